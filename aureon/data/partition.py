@@ -1,0 +1,78 @@
+"""Split a training set among clients with flwr-datasets' partitioners."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+import numpy as np
+from datasets import Dataset as HFDataset
+from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner, Partitioner
+
+from aureon.config import DirichletPartitionConfig, PartitionConfig
+from aureon.exceptions import ConfigError
+
+
+def build_partitioner(config: PartitionConfig, num_partitions: int, seed: int) -> Partitioner:
+    """The flwr-datasets partitioner a config names."""
+    if isinstance(config, DirichletPartitionConfig):
+        return DirichletPartitioner(
+            num_partitions=num_partitions,
+            partition_by="label",
+            alpha=config.alpha,
+            min_partition_size=config.min_partition_size,
+            self_balancing=config.self_balancing,
+            shuffle=True,
+            seed=seed,
+        )
+    if config.name == "iid":
+        return IidPartitioner(num_partitions=num_partitions)
+    raise ConfigError(
+        f"partition.name must be one of ['dirichlet', 'iid'], got {config.name!r}"
+    )
+
+
+def partition_indices(
+    labels: np.ndarray, config: PartitionConfig, num_partitions: int, seed: int
+) -> list[np.ndarray]:
+    """Indices into ``labels`` for each partition: disjoint and together complete."""
+    if num_partitions > len(labels):
+        raise ConfigError(
+            f"num_clients must be <= the number of training examples ({len(labels)}), "
+            f"got {num_partitions}"
+        )
+    table = HFDataset.from_dict(
+        {"label": labels.astype(np.int64), "index": np.arange(len(labels), dtype=np.int64)}
+    )
+    partitioner = build_partitioner(config, num_partitions, seed)
+    partitioner.dataset = table
+    return [
+        np.asarray(partitioner.load_partition(pid)["index"], dtype=np.int64)
+        for pid in range(num_partitions)
+    ]
+
+
+@lru_cache(maxsize=4)
+def _cached_indices(
+    labels_key: bytes,
+    config_type: type[PartitionConfig],
+    config_items: tuple[tuple[str, object], ...],
+    num_partitions: int,
+    seed: int,
+) -> tuple[np.ndarray, ...]:
+    labels = np.frombuffer(labels_key, dtype=np.int64)
+    config = config_type(**dict(config_items))
+    return tuple(partition_indices(labels, config, num_partitions, seed))
+
+
+def client_indices(
+    labels: np.ndarray, config: PartitionConfig, partition_id: int, num_partitions: int, seed: int
+) -> np.ndarray:
+    """One client's indices; the whole split is computed once per process and reused."""
+    if not 0 <= partition_id < num_partitions:
+        raise ConfigError(
+            f"partition-id must be in [0, {num_partitions}), got {partition_id}"
+        )
+    labels_key = np.ascontiguousarray(labels, dtype=np.int64).tobytes()
+    items = tuple(sorted(dataclasses.asdict(config).items()))
+    return _cached_indices(labels_key, type(config), items, num_partitions, seed)[partition_id]

@@ -1,0 +1,1 @@
+"""Federated training on Flower: client handlers, the coordinator loop and the apps."""

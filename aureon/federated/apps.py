@@ -1,0 +1,48 @@
+"""Flower ServerApp and ClientApp built around AUREON's handlers.
+
+A ``ConfigSource`` tells the apps where the run's config comes from: a typed
+config captured in simulation mode, or the Hydra overrides that ``flwr run``
+puts in ``context.run_config``. Everything else is the same code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from flwr.app import Context, Message
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid, ServerApp
+
+from aureon.config import AureonConfig
+from aureon.federated.client import handle_evaluate, handle_train
+from aureon.federated.server import run_server
+
+ConfigSource = Callable[[Context], AureonConfig]
+RunDirSource = Callable[[Context], Path]
+
+
+def make_client_app(config_source: ConfigSource) -> ClientApp:
+    """A ClientApp whose handlers read the run's config from ``config_source``."""
+    app = ClientApp()
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        return handle_train(msg, context, config_source(context))
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        return handle_evaluate(msg, context, config_source(context))
+
+    return app
+
+
+def make_server_app(config_source: ConfigSource, run_dir_source: RunDirSource) -> ServerApp:
+    """A ServerApp that runs AUREON's coordinator loop."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        run_server(grid, config_source(context), run_dir_source(context))
+
+    return app

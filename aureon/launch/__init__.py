@@ -1,0 +1,1 @@
+"""Launching runs: config <-> Flower run_config, simulation engine, processes."""

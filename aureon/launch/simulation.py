@@ -1,0 +1,91 @@
+"""Run a federated experiment in Flower's Simulation Engine (Ray backend), in-process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from aureon.config import AureonConfig
+from aureon.federated.apps import make_client_app, make_server_app
+from aureon.federated.centralized import run_centralized
+
+QUIET_FLOWER_ENV = {
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "FLWR_DISABLE_UPDATE_CHECK": "1",
+    "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+}
+
+
+def backend_config(config: AureonConfig) -> dict[str, Any]:
+    """Ray backend settings: per-client resources and, optionally, a cluster address."""
+    init_args: dict[str, Any] = {"include_dashboard": False}
+    if config.simulation.ray_address:
+        init_args["address"] = config.simulation.ray_address
+    return {
+        "client_resources": {
+            "num_cpus": config.simulation.client_cpus,
+            "num_gpus": config.simulation.client_gpus,
+        },
+        "init_args": init_args,
+    }
+
+
+class _DropDeprecationNotice(logging.Filter):
+    """Hide Flower's notice that its Python simulation entry point is deprecated.
+
+    AUREON calls it on purpose (in-process Ray simulation from a Hydra job) and
+    also supports ``flwr run .``; repeating the notice every run helps nobody.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return "run_simulation" not in text and "deprecated feature" not in text
+
+
+def quiet_flower(verbose: bool) -> None:
+    """Flower's per-round INFO logs repeat AUREON's progress rows: keep warnings only."""
+    for name, value in QUIET_FLOWER_ENV.items():
+        os.environ.setdefault(name, value)
+    logger = logging.getLogger("flwr")
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logger.propagate = False
+    if not any(isinstance(f, _DropDeprecationNotice) for f in logger.filters):
+        logger.addFilter(_DropDeprecationNotice())
+
+
+def run_experiment(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
+    """Run one experiment (federated in simulation, or the centralized baseline)."""
+    run_dir = Path(run_dir)
+    if not config.strategy.federated:
+        return run_centralized(config, run_dir)
+
+    from flwr.simulation import run_simulation
+
+    quiet_flower(config.simulation.verbose)
+    server_app = make_server_app(lambda _ctx: config, lambda _ctx: run_dir)
+    client_app = make_client_app(lambda _ctx: config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        run_simulation(
+            server_app=server_app,
+            client_app=client_app,
+            num_supernodes=config.num_clients,
+            backend_config=backend_config(config),
+            verbose_logging=config.simulation.verbose,
+        )
+    results_path = run_dir / "results.json"
+    if not results_path.is_file():
+        raise RuntimeError(f"the simulation ended without writing {results_path}")
+    results = json.loads(results_path.read_text())
+    if not results.get("finished"):
+        raise RuntimeError(
+            f"the simulation stopped after {results.get('rounds_completed')} of "
+            f"{config.num_rounds} rounds; see the log above and {results_path}"
+        )
+    return results

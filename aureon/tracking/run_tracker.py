@@ -1,0 +1,119 @@
+"""A run directory: resolved config, results.json, TensorBoard events, plot and model."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from aureon.tracking.plot import plot_rounds
+from aureon.tracking.records import RoundRecord
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a crash never leaves half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class RunTracker:
+    """Writes a run's outputs as rounds complete; results.json is rewritten each round."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        config_yaml: str,
+        summary: dict[str, Any],
+        num_rounds: int,
+        console: Console | None = None,
+    ) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(config_yaml)
+        self.summary = dict(summary)
+        self.num_rounds = num_rounds
+        self.rounds: list[RoundRecord] = []
+        self.initial: dict[str, float] | None = None
+        self.started = time.monotonic()
+        self.console = console or Console(highlight=False)
+        self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+
+    # ------------------------------------------------------------------ rounds
+    def log_initial(self, accuracy: float, loss: float) -> None:
+        self.initial = {"test_accuracy": accuracy, "test_loss": loss}
+        self.writer.add_scalar("test/accuracy", accuracy, 0)
+        self.writer.add_scalar("test/loss", loss, 0)
+        self.console.print(
+            f"[bold]round {0:>3}/{self.num_rounds}[/]  acc {accuracy:.4f}  loss {loss:.4f}"
+            "  (initial model)",
+            soft_wrap=True,
+        )
+        self._write_results()
+
+    def log_round(self, record: RoundRecord) -> None:
+        self.rounds.append(record)
+        step = record.round
+        self.writer.add_scalar("test/accuracy", record.test_accuracy, step)
+        self.writer.add_scalar("test/loss", record.test_loss, step)
+        self.writer.add_scalar("round/seconds", record.seconds, step)
+        self.writer.add_scalar("wire/bytes_up", record.bytes_up, step)
+        self.writer.add_scalar("wire/bytes_down", record.bytes_down, step)
+        self.writer.add_scalar("round/failures", len(record.failures), step)
+        if record.epsilon_max is not None:
+            self.writer.add_scalar("privacy/epsilon_max", record.epsilon_max, step)
+        self.writer.flush()
+        eps = f"{record.epsilon_max:.3f}" if record.epsilon_max is not None else "  -  "
+        failed = f"  [red]{len(record.failures)} failed[/]" if record.failures else ""
+        self.console.print(
+            f"[bold]round {step:>3}/{self.num_rounds}[/]  acc {record.test_accuracy:.4f}"
+            f"  loss {record.test_loss:.4f}  eps {eps}"
+            f"  up {record.bytes_up / 1e6:7.3f} MB  down {record.bytes_down / 1e6:7.3f} MB"
+            f"  {record.seconds:6.1f} s  clients {len(record.clients)}{failed}",
+            soft_wrap=True,
+        )
+        self._write_results()
+
+    # ------------------------------------------------------------------ finish
+    def finish(self, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Save the final model and plot; return the results written to results.json."""
+        torch.save(state_dict, self.run_dir / "model.pt")
+        results = self._write_results(finished=True)
+        if self.rounds:
+            plot_rounds(self.rounds, self.run_dir / "progress.png", initial=self.initial)
+        self.writer.close()
+        return results
+
+    def results(self, *, finished: bool = False) -> dict[str, Any]:
+        last = self.rounds[-1] if self.rounds else None
+        return {
+            **self.summary,
+            "finished": finished,
+            "rounds_completed": len(self.rounds),
+            "total_seconds": time.monotonic() - self.started,
+            "initial": self.initial,
+            "final": None
+            if last is None
+            else {
+                "round": last.round,
+                "test_accuracy": last.test_accuracy,
+                "test_loss": last.test_loss,
+                "epsilon_max": last.epsilon_max,
+                "bytes_up_total": sum(r.bytes_up for r in self.rounds),
+                "bytes_down_total": sum(r.bytes_down for r in self.rounds),
+            },
+            "rounds": [r.to_json() for r in self.rounds],
+        }
+
+    def _write_results(self, *, finished: bool = False) -> dict[str, Any]:
+        results = self.results(finished=finished)
+        _write_atomic(self.run_dir / "results.json", json.dumps(results, indent=2))
+        return results

@@ -1,0 +1,1 @@
+"""AUREON's Flower ServerApp."""

@@ -1,0 +1,1 @@
+"""Hydra entry points for simulation mode and sweeps."""
