@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from aureon.config import DatasetConfig
-from aureon.data.idx import find_idx_file, read_idx
+from aureon.data.idx import MNIST_FILES, find_idx_file, read_idx
 from aureon.exceptions import ConfigError, DataError
 
 
@@ -93,12 +93,7 @@ def load_mnist_idx(config: DatasetConfig, seed: int) -> Dataset:
         )
     arrays = {
         stem: read_idx(find_idx_file(folder, stem))
-        for stem in (
-            "train-images-idx3-ubyte",
-            "train-labels-idx1-ubyte",
-            "t10k-images-idx3-ubyte",
-            "t10k-labels-idx1-ubyte",
-        )
+        for stem in MNIST_FILES
     }
     x_tr = arrays["train-images-idx3-ubyte"].astype(np.float32)[:, None] / 255.0
     x_te = arrays["t10k-images-idx3-ubyte"].astype(np.float32)[:, None] / 255.0

@@ -57,6 +57,14 @@ def write_idx(path: Path, array: np.ndarray) -> None:
         handle.write(payload)
 
 
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
 def find_idx_file(folder: Path, stem: str) -> Path:
     """Find ``stem`` or ``stem.gz`` in ``folder``, with a clear error if neither is there."""
     for candidate in (folder / stem, folder / f"{stem}.gz"):

@@ -90,6 +90,7 @@ def _train(
     accountant: IAccountant | None,
     proximal_mu: float,
 ) -> TrainResult:
+    model.train()
     loader = _loader(x, y, config.batch_size, seed)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
@@ -117,7 +118,6 @@ def _train(
         else:
             trainable, optimizer, loader = prepared
     anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else []
-    model.train()
     total_loss, batches, steps = 0.0, 0, 0
     for _ in range(config.local_epochs):
         for xb, yb in loader:
