@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OVERRIDES ?=
 
-.PHONY: setup run test test-fast sweep clean
+.PHONY: setup run test test-fast test-deploy sweep clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ sweep: setup
 	$(BIN)/python -m simulations.run -m privacy.target_epsilon=0.5,1,2,4 strategy=fedavg,fedprox $(OVERRIDES)
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not deployment"
+
+test-deploy: setup
+	$(BIN)/python -m pytest -q -m deployment
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not integration"

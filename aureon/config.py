@@ -9,13 +9,17 @@ ranges once the config is composed, before anything is trained.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from aureon.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from aureon.privacy.secagg.params import SecAggSettings
 
 
 def require(ok: bool, key: str, value: Any, expected: str) -> None:
@@ -68,12 +72,14 @@ class MnistConfig(DatasetConfig):
     path: str | None = None
 
     def validate(self) -> None:
-        require(
-            bool(self.path),
-            "dataset.path",
-            self.path,
-            "a folder holding MNIST's IDX files (train-images-idx3-ubyte[.gz], ...)",
-        )
+        from aureon.data.idx import MNIST_FILES, find_idx_file
+
+        expected = "a folder holding MNIST's IDX files (train-images-idx3-ubyte[.gz], ...)"
+        require(bool(self.path), "dataset.path", self.path, expected)
+        folder = Path(str(self.path)).expanduser()
+        require(folder.is_dir(), "dataset.path", self.path, expected)
+        for stem in MNIST_FILES:
+            find_idx_file(folder, stem)
 
 
 # ----------------------------------------------------------------------- model
@@ -190,6 +196,102 @@ class CentralizedConfig(StrategyConfig):
     federated: bool = False
 
 
+# ---------------------------------------------------- robust strategies (Flower's)
+@dataclass
+class KrumConfig(StrategyConfig):
+    """Krum (Blanchard et al., 2017): keep the update closest to its n - f - 2 nearest others."""
+
+    name: str = "krum"
+    num_malicious_nodes: int = 1
+
+    def validate(self) -> None:
+        super().validate()
+        require(
+            self.num_malicious_nodes >= 0,
+            "strategy.num_malicious_nodes",
+            self.num_malicious_nodes,
+            ">= 0",
+        )
+
+    def check_sampled(self, sampled: int) -> None:
+        """Krum's guarantee needs n > 2f + 2 sampled clients."""
+        require(
+            sampled > 2 * self.num_malicious_nodes + 2,
+            "strategy.num_malicious_nodes",
+            self.num_malicious_nodes,
+            f"small enough that {sampled} sampled clients > 2 * num_malicious_nodes + 2",
+        )
+
+
+@dataclass
+class MultiKrumConfig(KrumConfig):
+    """Multi-Krum: average the ``num_nodes_to_select`` updates with the best Krum scores."""
+
+    name: str = "multikrum"
+    num_nodes_to_select: int = 3
+
+    def validate(self) -> None:
+        super().validate()
+        require(
+            self.num_nodes_to_select >= 1,
+            "strategy.num_nodes_to_select",
+            self.num_nodes_to_select,
+            ">= 1",
+        )
+
+    def check_sampled(self, sampled: int) -> None:
+        super().check_sampled(sampled)
+        require(
+            self.num_nodes_to_select <= sampled - self.num_malicious_nodes,
+            "strategy.num_nodes_to_select",
+            self.num_nodes_to_select,
+            f"<= sampled clients - num_malicious_nodes = {sampled - self.num_malicious_nodes}",
+        )
+
+
+@dataclass
+class BulyanConfig(KrumConfig):
+    """Bulyan (El Mhamdi et al., 2018): Multi-Krum selection, then a trimmed median."""
+
+    name: str = "bulyan"
+
+    def check_sampled(self, sampled: int) -> None:
+        """Flower's Bulyan skips every round with fewer than 4f + 3 replies."""
+        require(
+            sampled >= 4 * self.num_malicious_nodes + 3,
+            "strategy.num_malicious_nodes",
+            self.num_malicious_nodes,
+            f"small enough that {sampled} sampled clients >= 4 * num_malicious_nodes + 3",
+        )
+
+
+@dataclass
+class FedMedianConfig(StrategyConfig):
+    """Coordinate-wise median of the client models (Yin et al., 2018)."""
+
+    name: str = "fedmedian"
+
+
+@dataclass
+class FedTrimmedAvgConfig(StrategyConfig):
+    """Coordinate-wise mean after cutting a ``beta`` fraction from each tail (Yin et al., 2018)."""
+
+    name: str = "fedtrimmedavg"
+    beta: float = 0.2
+
+    def validate(self) -> None:
+        super().validate()
+        require(0.0 <= self.beta < 0.5, "strategy.beta", self.beta, "in [0, 0.5)")
+
+
+# Strategies that look at each update: secure aggregation would hide what they need.
+PER_UPDATE_STRATEGIES: tuple[type[StrategyConfig], ...] = (
+    KrumConfig,
+    FedMedianConfig,
+    FedTrimmedAvgConfig,
+)
+
+
 # --------------------------------------------------------------------- privacy
 @dataclass
 class PrivacyConfig:
@@ -249,6 +351,178 @@ class DpSgdConfig(PrivacyConfig):
         )
 
 
+
+# ----------------------------------------------------------------- compression
+UPLOAD_CODECS = ("none", "fp16", "int8", "topk")
+DOWNLOAD_CODECS = ("none", "fp16", "int8")
+
+
+@dataclass
+class CompressionConfig:
+    """What crosses the wire each round: one codec per direction (aureon.compression).
+
+    ``upload`` compresses each client's update (local minus received weights),
+    after DP noise: post-processing, no extra privacy cost. ``download``
+    compresses the global model the server sends. ``error_feedback`` keeps
+    what a lossy upload codec dropped on the client and adds it next round.
+    """
+
+    name: str = MISSING
+    upload: str = "none"
+    download: str = "none"
+    topk_ratio: float = 0.01
+    error_feedback: bool = True
+
+    @property
+    def active(self) -> bool:
+        return self.upload != "none" or self.download != "none"
+
+    def validate(self) -> None:
+        require(
+            self.upload in UPLOAD_CODECS,
+            "compression.upload",
+            self.upload,
+            f"one of {', '.join(map(repr, UPLOAD_CODECS))}",
+        )
+        require(
+            self.download in DOWNLOAD_CODECS,
+            "compression.download",
+            self.download,
+            f"one of {', '.join(map(repr, DOWNLOAD_CODECS))} (top-k would drop most of "
+            "the global model's weights; it compresses client updates only)",
+        )
+        require(
+            math.isfinite(self.topk_ratio) and 0.0 < self.topk_ratio <= 1.0,
+            "compression.topk_ratio",
+            self.topk_ratio,
+            "in (0, 1]",
+        )
+
+
+@dataclass
+class NoCompressionConfig(CompressionConfig):
+    name: str = "none"
+
+
+@dataclass
+class Fp16CompressionConfig(CompressionConfig):
+    name: str = "fp16"
+    upload: str = "fp16"
+    download: str = "fp16"
+
+
+@dataclass
+class Int8CompressionConfig(CompressionConfig):
+    name: str = "int8"
+    upload: str = "int8"
+    download: str = "int8"
+
+
+@dataclass
+class TopKCompressionConfig(CompressionConfig):
+    name: str = "topk"
+    upload: str = "topk"
+    download: str = "fp16"
+    topk_ratio: float = 0.01
+
+
+MODEL_COMPRESSION_METHODS = ("prune", "quantize", "distill")
+
+
+@dataclass
+class ModelCompressionJob:
+    """``python -m simulations.compress``: compress a finished run's model for deployment.
+
+    Fine-tuning and distillation use the first half of the test split (data
+    the server holds, never a client's); every accuracy is measured on the
+    second half.
+    """
+
+    run_dir: str = MISSING
+    method: str = MISSING
+    sparsity: float = 0.7
+    finetune_epochs: int = 0
+    finetune_lr: float = 0.01
+    student_fraction: float = 0.25
+    distill_epochs: int = 30
+    distill_lr: float = 3e-3
+    temperature: float = 4.0
+    alpha: float = 0.7
+    latency_rounds: int = 30
+    seed: int = 0
+
+    def validate(self) -> None:
+        require(
+            self.method in MODEL_COMPRESSION_METHODS,
+            "method",
+            self.method,
+            f"one of {', '.join(map(repr, MODEL_COMPRESSION_METHODS))}",
+        )
+        require(0.0 <= self.sparsity < 1.0, "sparsity", self.sparsity, "in [0, 1)")
+        require(self.finetune_epochs >= 0, "finetune_epochs", self.finetune_epochs, ">= 0")
+        require(self.finetune_lr > 0, "finetune_lr", self.finetune_lr, "> 0")
+        require(
+            0.0 < self.student_fraction < 1.0,
+            "student_fraction",
+            self.student_fraction,
+            "in (0, 1)",
+        )
+        require(self.distill_epochs >= 1, "distill_epochs", self.distill_epochs, ">= 1")
+        require(self.distill_lr > 0, "distill_lr", self.distill_lr, "> 0")
+        require(self.temperature > 0, "temperature", self.temperature, "> 0")
+        require(0.0 <= self.alpha <= 1.0, "alpha", self.alpha, "in [0, 1]")
+        require(self.latency_rounds >= 1, "latency_rounds", self.latency_rounds, ">= 1")
+
+
+# ---------------------------------------------------------- secure aggregation
+@dataclass
+class SecureAggregationConfig:
+    """Secure aggregation of client updates (aureon.privacy.secagg): the server sees only sums."""
+
+    name: str = MISSING
+    enabled: bool = False
+
+
+@dataclass
+class NoSecureAggregationConfig(SecureAggregationConfig):
+    name: str = "none"
+
+
+@dataclass
+class SecAggPlusConfig(SecureAggregationConfig):
+    """SecAgg+ (Bell et al., 2020); with ``num_shares: 0`` it is SecAgg (Bonawitz et al., 2017).
+
+    Each client clips its weighted update to [-clipping_range, clipping_range]
+    per coordinate and quantizes it to ``quantization_bits``; the sum of
+    ``m`` inputs is exact up to m * clipping_range / (2**quantization_bits - 1).
+    """
+
+    name: str = "secagg_plus"
+    enabled: bool = True
+    num_shares: int = 0
+    threshold: int = 0
+    modulus_bits: int = 32
+    quantization_bits: int = 24
+    clipping_range: float = 4.0
+    max_weight: int = 10000
+
+    def settings(self) -> SecAggSettings:
+        """The protocol's settings (imported here: aureon.privacy imports this module)."""
+        from aureon.privacy.secagg.params import SecAggSettings
+
+        return SecAggSettings(
+            num_shares=self.num_shares,
+            threshold=self.threshold,
+            modulus_bits=self.modulus_bits,
+            quantization_bits=self.quantization_bits,
+            clipping_range=self.clipping_range,
+            max_weight=self.max_weight,
+        )
+
+    def validate(self) -> None:
+        self.settings().check()
+
+
 # -------------------------------------------------------------------- training
 @dataclass
 class TrainConfig:
@@ -259,7 +533,12 @@ class TrainConfig:
     lr: float = 0.1
     momentum: float = 0.0
     weight_decay: float = 0.0
+    lr_decay: float = 1.0  # round r trains at lr * lr_decay ** (r - 1)
     eval_batch_size: int = 1024
+
+    def for_round(self, server_round: int) -> TrainConfig:
+        """This round's settings: a decaying rate lowers DP-SGD's noise floor in late rounds."""
+        return replace(self, lr=self.lr * self.lr_decay ** max(server_round - 1, 0))
 
     def validate(self) -> None:
         require(self.local_epochs >= 1, "train.local_epochs", self.local_epochs, ">= 1")
@@ -269,6 +548,7 @@ class TrainConfig:
         require(
             self.weight_decay >= 0, "train.weight_decay", self.weight_decay, ">= 0"
         )
+        require(0 < self.lr_decay <= 1, "train.lr_decay", self.lr_decay, "in (0, 1]")
 
 
 # ------------------------------------------------------------------ simulation
@@ -295,6 +575,96 @@ class SimulationConfig:
         )
 
 
+# ---------------------------------------------------- update checks and faults
+@dataclass
+class ValidationConfig:
+    """Checks on every client reply before the strategy aggregates it (aureon.strategies)."""
+
+    enabled: bool = True
+    max_update_norm: float | None = None  # reject updates whose L2 norm exceeds this
+
+    def validate(self) -> None:
+        bound = self.max_update_norm
+        require(
+            bound is None or (math.isfinite(bound) and bound > 0),
+            "validation.max_update_norm",
+            bound,
+            "null or a finite number > 0",
+        )
+        require(
+            self.enabled or bound is None,
+            "validation.max_update_norm",
+            bound,
+            "null when validation.enabled is false (the bound would be ignored)",
+        )
+
+
+@dataclass
+class NormBoundConfig:
+    """Norm bounding: scale each client's update down to at most ``max_norm`` (L2)."""
+
+    max_norm: float | None = None
+
+    def validate(self) -> None:
+        require(
+            self.max_norm is None or (math.isfinite(self.max_norm) and self.max_norm > 0),
+            "norm_bound.max_norm",
+            self.max_norm,
+            "null or a finite number > 0",
+        )
+
+
+FAULT_MODES = ("sign_flip", "scale")
+
+
+@dataclass
+class FaultsConfig:
+    """Fault injection for robustness experiments: these partitions send corrupted updates.
+
+    ``sign_flip`` sends global - scale * update; ``scale`` sends global + scale * update.
+    """
+
+    byzantine_partitions: list[int] = field(default_factory=list)
+    mode: str = "sign_flip"
+    scale: float = 1.0
+
+    def validate(self) -> None:
+        require(
+            self.mode in FAULT_MODES,
+            "faults.mode",
+            self.mode,
+            f"one of {', '.join(map(repr, FAULT_MODES))}",
+        )
+        require(math.isfinite(self.scale), "faults.scale", self.scale, "a finite number")
+
+
+# ------------------------------------------------------------------ deployment
+@dataclass
+class DeploymentConfig:
+    """Dropout tolerance and checkpoints of the round loop (deployment and simulation alike).
+
+    ``null`` node counts mean "every client" (``num_clients``); ``round_timeout``
+    bounds how long a round waits for replies before it goes on without the
+    missing ones.
+    """
+
+    min_available_nodes: int | None = None
+    min_train_nodes: int | None = None
+    round_timeout: float = 600.0
+    checkpoint: bool = True
+
+    def validate(self) -> None:
+        for key in ("min_available_nodes", "min_train_nodes"):
+            value = getattr(self, key)
+            require(value is None or value >= 1, f"deployment.{key}", value, "null or an integer >= 1")
+        require(
+            math.isfinite(self.round_timeout) and self.round_timeout > 0,
+            "deployment.round_timeout",
+            self.round_timeout,
+            "a finite number of seconds > 0",
+        )
+
+
 # ---------------------------------------------------------------------- top
 @dataclass
 class AureonConfig:
@@ -308,8 +678,15 @@ class AureonConfig:
     partition: PartitionConfig = MISSING
     strategy: StrategyConfig = MISSING
     privacy: PrivacyConfig = MISSING
+    compression: CompressionConfig = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    secure_aggregation: SecureAggregationConfig = MISSING
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    norm_bound: NormBoundConfig = field(default_factory=NormBoundConfig)
+    faults: FaultsConfig = field(default_factory=FaultsConfig)
+    deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
+    resume: str | None = None  # a run directory to continue from its last checkpoint
 
     def validate(self) -> None:
         require(self.num_clients >= 1, "num_clients", self.num_clients, "an integer >= 1")
@@ -320,12 +697,83 @@ class AureonConfig:
             self.partition,
             self.strategy,
             self.privacy,
+            self.compression,
             self.train,
             self.simulation,
+            self.secure_aggregation,
+            self.validation,
+            self.norm_bound,
+            self.faults,
+            self.deployment,
         ):
             check = getattr(part, "validate", None)
             if check is not None:
                 check()
+        check_aggregation(self)
+
+
+def sampled_clients(config: AureonConfig) -> int:
+    """How many clients a training round samples (as build_strategy configures Flower)."""
+    return max(1, math.ceil(config.strategy.fraction_train * config.num_clients))
+
+
+def check_aggregation(config: AureonConfig) -> None:
+    """Rules that span groups: robust strategies, faults, and what secure aggregation excludes."""
+    sampled = sampled_clients(config)
+    check_sampled = getattr(config.strategy, "check_sampled", None)
+    if check_sampled is not None:
+        check_sampled(sampled)
+    for partition in config.faults.byzantine_partitions:
+        require(
+            0 <= partition < config.num_clients,
+            "faults.byzantine_partitions",
+            config.faults.byzantine_partitions,
+            f"partition ids in [0, {config.num_clients})",
+        )
+    require(
+        not (config.faults.byzantine_partitions and config.compression.active),
+        "faults.byzantine_partitions",
+        config.faults.byzantine_partitions,
+        "[] with compression (faults corrupt plain weights, not encoded updates)",
+    )
+    secure = config.secure_aggregation
+    if not secure.enabled:
+        return
+    only_sums = f"'none' with secure_aggregation={secure.name} (the server sees only sums)"
+    require(
+        config.strategy.federated,
+        "secure_aggregation",
+        secure.name,
+        "'none' with strategy=centralized: nothing is aggregated",
+    )
+    require(
+        not isinstance(config.strategy, PER_UPDATE_STRATEGIES),
+        "strategy",
+        config.strategy.name,
+        f"a mean-based strategy (fedavg, fedprox, fedadam) with secure_aggregation={secure.name}: "
+        "robust aggregators need every update in the clear, the server only learns their sum",
+    )
+    require(
+        config.validation.max_update_norm is None,
+        "validation.max_update_norm",
+        config.validation.max_update_norm,
+        f"null with secure_aggregation={secure.name}: the server cannot see one update's norm; "
+        "secure_aggregation.clipping_range bounds every value on the clients instead",
+    )
+    require(
+        config.norm_bound.max_norm is None,
+        "norm_bound.max_norm",
+        config.norm_bound.max_norm,
+        f"null with secure_aggregation={secure.name}: the server never holds one update to clip",
+    )
+    require(
+        not config.compression.active,
+        "compression",
+        config.compression.name,
+        f"{only_sums}: masked inputs are uniform residues no codec can shrink, and "
+        "secure_aggregation.quantization_bits already sets the upload precision",
+    )
+    secure.settings().for_round(sampled)
 
 
 GROUPS: dict[str, dict[str, type]] = {
@@ -341,8 +789,23 @@ GROUPS: dict[str, dict[str, type]] = {
         "fedprox": FedProxConfig,
         "fedadam": FedAdamConfig,
         "centralized": CentralizedConfig,
+        "krum": KrumConfig,
+        "multikrum": MultiKrumConfig,
+        "bulyan": BulyanConfig,
+        "fedmedian": FedMedianConfig,
+        "fedtrimmedavg": FedTrimmedAvgConfig,
+    },
+    "secure_aggregation": {
+        "none": NoSecureAggregationConfig,
+        "secagg_plus": SecAggPlusConfig,
     },
     "privacy": {"none": NoPrivacyConfig, "dp_sgd": DpSgdConfig},
+    "compression": {
+        "none": NoCompressionConfig,
+        "fp16": Fp16CompressionConfig,
+        "int8": Int8CompressionConfig,
+        "topk": TopKCompressionConfig,
+    },
 }
 
 

@@ -15,3 +15,7 @@ class DataError(AureonError):
 
 class PrivacyBudgetExhausted(AureonError):
     """Training further would spend more privacy budget than the config allows."""
+
+
+class SecureAggregationError(AureonError):
+    """A secure-aggregation round cannot produce a correct sum (too few survivors, bad shares)."""

@@ -8,10 +8,21 @@ rather than silently at run time.
 ARRAYS = "arrays"
 CONFIG = "config"
 METRICS = "metrics"
+COMPRESSION = "compression"  # ConfigRecord naming the codec of a compressed ArrayRecord
+SECAGG = "secagg"  # ConfigRecord of the secure-aggregation protocol (aureon.privacy.secagg)
+SECAGG_MASKED = "secagg-masked"  # ArrayRecord holding a client's masked input
+SECAGG_NEXT = "secagg-next"  # next round's public keys, advertised with a masked-input reply
+SECAGG_SETUP_RECORD = "secagg-setup"  # stage-0 parameters for keys advertised ahead
+SECAGG_SHARE_KEYS_RECORD = "secagg-share-keys"  # next round's stage-2 request, with an unmask request
+SECAGG_SHARES_RECORD = "secagg-shares"  # next round's stage-2 reply, with an unmask reply
 
 # ConfigRecord keys sent by the server
 SERVER_ROUND = "server-round"
 PROXIMAL_MU = "proximal-mu"  # set by Flower's FedProx
+
+# ConfigRecord keys describing a compressed ArrayRecord (either direction)
+CODEC = "codec"
+PAYLOAD_KIND = "payload"  # "weights" (server to client) or "delta" (client to server)
 
 # MetricRecord keys sent back by clients
 NUM_EXAMPLES = "num-examples"
@@ -28,6 +39,20 @@ NODE_NUM_PARTITIONS = "num-partitions"
 # Client state (context.state) entries
 STATE_PRIVACY = "aureon.privacy"
 STATE_ACCOUNTANT = "accountant"
+STATE_RESIDUAL = "aureon.compression.residual"  # top-k error feedback (ArrayRecord)
+STATE_SECAGG = "aureon.secagg"  # this round's secure-aggregation secrets (ConfigRecord)
 
 # run_config key that carries Hydra overrides for `flwr run .`
 RUN_CONFIG_OVERRIDES = "overrides"
+
+# Message types of the secure-aggregation stages (Flower's "<category>.<action>")
+SECAGG_SETUP = "query.secagg_setup"  # stages 0-1: parameters in, public keys out
+SECAGG_SHARE_KEYS = "query.secagg_share_keys"  # stage 2: encrypted Shamir shares
+SECAGG_TRAIN = "train.secagg"  # stage 3: train, then reply with the masked update
+SECAGG_UNMASK = "query.secagg_unmask"  # stage 4: shares that remove the masks
+
+# Deployment: node config entries set by `python -m clients`, and the run's identity
+NODE_STATE_DIR = "state-dir"  # where a client persists state that must survive a restart
+NODE_OVERRIDES = "overrides"  # the client's own Hydra overrides (its data path, ...)
+RUN_KEY = "aureon-run-key"  # train ConfigRecord: one experiment's id, kept across a server resume
+RUN_CONFIG_RUN_DIR = "run-dir"

@@ -15,7 +15,10 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
 from aureon.config import AureonConfig
-from aureon.federated.client import handle_evaluate, handle_train
+from aureon.federated.client import handle_evaluate
+from aureon.federated.client_state import train_with_persisted_state
+from aureon.federated.faults import train_with_faults
+from aureon.federated.secagg_handlers import register_secagg_handlers
 from aureon.federated.server import run_server
 
 ConfigSource = Callable[[Context], AureonConfig]
@@ -28,12 +31,15 @@ def make_client_app(config_source: ConfigSource) -> ClientApp:
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
-        return handle_train(msg, context, config_source(context))
+        return train_with_persisted_state(
+            msg, context, config_source(context), train=train_with_faults
+        )
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         return handle_evaluate(msg, context, config_source(context))
 
+    register_secagg_handlers(app, config_source)
     return app
 
 

@@ -51,7 +51,7 @@ def run_centralized(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
             model,
             dataset.x_train,
             dataset.y_train,
-            config=config.train,
+            config=config.train.for_round(server_round),
             seed=derive_seed(config.seed, SEED_STREAM, server_round),
             dp=dp_plan,
             accountant=accountant,

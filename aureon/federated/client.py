@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 
 from aureon import keys
+from aureon.compression import UPLOAD_SEED_STREAM, received_state_dict, upload_entries
 from aureon.config import AureonConfig, DpSgdConfig
 from aureon.data import client_indices, load_dataset
 from aureon.exceptions import PrivacyBudgetExhausted
@@ -82,7 +83,8 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
     model = build_model(
         config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed
     )
-    model.load_state_dict(msg.content[keys.ARRAYS].to_torch_state_dict())
+    received = received_state_dict(msg.content, model.state_dict())
+    model.load_state_dict(received)
 
     dp_plan, accountant = None, None
     if isinstance(config.privacy, DpSgdConfig):
@@ -103,7 +105,7 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
         model,
         data.x_train,
         data.y_train,
-        config=config.train,
+        config=config.train.for_round(server_round),
         seed=derive_seed(config.seed, partition_id, server_round),
         dp=dp_plan,
         accountant=accountant,
@@ -119,7 +121,13 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
         metrics[keys.EPSILON] = spent_epsilon(accountant, dp_plan.target_delta)
     content = RecordDict(
         {
-            keys.ARRAYS: ArrayRecord(model.state_dict()),
+            **upload_entries(
+                model.state_dict(),
+                received,
+                config=config.compression,
+                state=context.state,
+                seed=derive_seed(config.seed, partition_id, server_round, UPLOAD_SEED_STREAM),
+            ),
             keys.METRICS: MetricRecord(metrics),
         }
     )
@@ -133,7 +141,7 @@ def handle_evaluate(msg: Message, context: Context, config: AureonConfig) -> Mes
     model = build_model(
         config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed
     )
-    model.load_state_dict(msg.content[keys.ARRAYS].to_torch_state_dict())
+    model.load_state_dict(received_state_dict(msg.content, model.state_dict()))
     result = evaluate_model(model, data.x_test, data.y_test, batch_size=config.train.eval_batch_size)
     metrics = MetricRecord(
         {

@@ -11,8 +11,16 @@ from flwr.serverapp import Grid
 from aureon import keys
 from aureon.config import AureonConfig, to_yaml
 from aureon.data import load_dataset
+from aureon.federated.resume import begin_run, checkpoint_round
+from aureon.federated.rounds import apply_node_limits, run_rounds
 from aureon.models import build_model
-from aureon.strategies import RoundRecorder, build_strategy
+from aureon.strategies import (
+    RoundLedger,
+    RoundRecorder,
+    build_strategy,
+    with_compression,
+    wrap_aggregation,
+)
 from aureon.tracking import RoundRecord, RunTracker
 from aureon.training import evaluate_model
 
@@ -44,6 +52,13 @@ def new_tracker(config: AureonConfig, run_dir: Path) -> RunTracker:
             "num_rounds": config.num_rounds,
             "seed": config.seed,
             "privacy": privacy_guarantee(config),
+            "secure_aggregation": config.secure_aggregation.name,
+            "compression": {
+                "upload": config.compression.upload,
+                "download": config.compression.download,
+                "topk_ratio": config.compression.topk_ratio,
+                "error_feedback": config.compression.error_feedback,
+            },
         },
         num_rounds=config.num_rounds,
     )
@@ -59,7 +74,23 @@ def run_server(grid: Grid, config: AureonConfig, run_dir: Path) -> dict[str, Any
         seed=config.seed,
     )
     tracker = new_tracker(config, run_dir)
-    recorder = RoundRecorder(build_strategy(config.strategy, num_clients=config.num_clients))
+    ledger = RoundLedger()
+    recorder = RoundRecorder(
+        with_compression(
+            wrap_aggregation(
+                build_strategy(config.strategy, num_clients=config.num_clients),
+                validation=config.validation,
+                norm_bound=config.norm_bound,
+                secure_aggregation=config.secure_aggregation,
+                ledger=ledger,
+                seed=config.seed,
+                timeout=config.deployment.round_timeout,
+                num_rounds=config.num_rounds,
+            ),
+            config.compression,
+            seed=config.seed,
+        )
+    )
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
         model.load_state_dict(arrays.to_torch_state_dict())
@@ -70,24 +101,37 @@ def run_server(grid: Grid, config: AureonConfig, run_dir: Path) -> dict[str, Any
             tracker.log_initial(result.accuracy, result.loss)
         else:
             clients, failures, seconds = recorder.pop_round(server_round)
-            tracker.log_round(
-                RoundRecord(
-                    round=server_round,
-                    test_accuracy=result.accuracy,
-                    test_loss=result.loss,
-                    seconds=seconds,
-                    clients=clients,
-                    failures=failures,
-                )
+            record = RoundRecord(
+                round=server_round,
+                test_accuracy=result.accuracy,
+                test_loss=result.loss,
+                seconds=seconds,
+                clients=clients,
+                failures=failures,
             )
+            tracker.log_round(ledger.pop(server_round).apply(record))
         return MetricRecord({"accuracy": result.accuracy, "loss": result.loss})
 
-    outcome = recorder.start(
-        grid=grid,
-        initial_arrays=ArrayRecord(model.state_dict()),
-        num_rounds=config.num_rounds,
-        timeout=config.simulation.round_timeout,
-        train_config=ConfigRecord({keys.SERVER_ROUND: 0}),
-        evaluate_fn=evaluate,
+    min_available, min_train = apply_node_limits(recorder, config)
+    start = begin_run(
+        config, strategy=recorder, tracker=tracker, initial_arrays=ArrayRecord(model.state_dict())
     )
-    return tracker.finish(outcome.arrays.to_torch_state_dict())
+    final = run_rounds(
+        strategy=recorder,
+        grid=grid,
+        arrays=start.arrays,
+        first_round=start.first_round,
+        num_rounds=config.num_rounds,
+        timeout=config.deployment.round_timeout,
+        min_train_replies=min_train,
+        min_available_nodes=min_available,
+        train_config=ConfigRecord({keys.SERVER_ROUND: 0, keys.RUN_KEY: start.run_key}),
+        evaluate_fn=evaluate,
+        on_round_end=lambda rnd, arrays: checkpoint_round(
+            run_dir, config=config, server_round=rnd, run_key=start.run_key,
+            arrays=arrays, strategy=recorder, tracker=tracker,
+        ),
+        on_missing=lambda rnd, node, why: ledger.fail(rnd, node_id=node, reason=why),
+        on_abort=ledger.abort,
+    )
+    return tracker.finish(final.to_torch_state_dict())

@@ -42,3 +42,9 @@ def overrides_from_run_config(run_config: Mapping[str, object]) -> list[str]:
 def config_from_run_config(run_config: Mapping[str, object]) -> AureonConfig:
     """The run's config as ``flwr run`` delivers it to a ServerApp or ClientApp."""
     return compose_config(overrides_from_run_config(run_config))
+
+
+def config_for_client(run_config: Mapping[str, object], node_config: Mapping[str, object]) -> AureonConfig:
+    """The server's run config, then this client's own overrides (its data path, ...) on top."""
+    own = shlex.split(str(node_config.get(keys.NODE_OVERRIDES, "") or ""))
+    return compose_config([*overrides_from_run_config(run_config), *own])

@@ -6,10 +6,30 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from flwr.serverapp.strategy import FedAdam, FedAvg, FedProx, Strategy
+from flwr.serverapp.strategy import (
+    Bulyan,
+    FedAdam,
+    FedAvg,
+    FedMedian,
+    FedProx,
+    FedTrimmedAvg,
+    Krum,
+    MultiKrum,
+    Strategy,
+)
 
 from aureon import keys
-from aureon.config import FedAdamConfig, FedAvgConfig, FedProxConfig, StrategyConfig
+from aureon.config import (
+    BulyanConfig,
+    FedAdamConfig,
+    FedAvgConfig,
+    FedMedianConfig,
+    FedProxConfig,
+    FedTrimmedAvgConfig,
+    KrumConfig,
+    MultiKrumConfig,
+    StrategyConfig,
+)
 from aureon.exceptions import ConfigError
 
 _BUILDERS: dict[type[StrategyConfig], Callable[[Any, dict[str, Any]], Strategy]] = {
@@ -18,6 +38,15 @@ _BUILDERS: dict[type[StrategyConfig], Callable[[Any, dict[str, Any]], Strategy]]
     FedAdamConfig: lambda c, common: FedAdam(
         **common, eta=c.eta, eta_l=c.eta_l, beta_1=c.beta_1, beta_2=c.beta_2, tau=c.tau
     ),
+    KrumConfig: lambda c, common: Krum(**common, num_malicious_nodes=c.num_malicious_nodes),
+    MultiKrumConfig: lambda c, common: MultiKrum(
+        **common,
+        num_malicious_nodes=c.num_malicious_nodes,
+        num_nodes_to_select=c.num_nodes_to_select,
+    ),
+    BulyanConfig: lambda c, common: Bulyan(**common, num_malicious_nodes=c.num_malicious_nodes),
+    FedMedianConfig: lambda c, common: FedMedian(**common),
+    FedTrimmedAvgConfig: lambda c, common: FedTrimmedAvg(**common, beta=c.beta),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 
@@ -14,13 +15,21 @@ from aureon.tracking.records import ClientRound, Failure
 from aureon.tracking.wire import message_wire_bytes
 
 
-def _reply_order(message: Message) -> tuple[int, int]:
+def _number(metrics: MetricRecord, key: str) -> float | None:
+    """A finite scalar metric, or None (a malformed reply must not crash the recorder)."""
+    value = metrics.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _reply_order(message: Message) -> tuple[int, float]:
     """Sort replies by partition id so aggregation sums in the same order every run."""
     if message.has_error() or not message.has_content():
         return (1, message.metadata.src_node_id)
-    metrics = next(iter(message.content.metric_records.values()), None)
-    pid = int(metrics.get(keys.PARTITION_ID, -1)) if metrics is not None else -1
-    return (0, pid)
+    metrics = next(iter(message.content.metric_records.values()), MetricRecord())
+    pid = _number(metrics, keys.PARTITION_ID)
+    return (0, -1 if pid is None else pid)
 
 
 class RoundRecorder(Strategy):
@@ -58,15 +67,17 @@ class RoundRecorder(Strategy):
             if reply.has_error():
                 failures.append(Failure(node_id=node_id, reason=reply.error.reason or "error"))
                 continue
-            metrics = next(iter(reply.content.metric_records.values()))
-            epsilon = metrics.get(keys.EPSILON)
+            metrics = next(iter(reply.content.metric_records.values()), MetricRecord())
+            partition_id = _number(metrics, keys.PARTITION_ID)
+            num_examples = _number(metrics, keys.NUM_EXAMPLES)
+            train_loss = _number(metrics, keys.TRAIN_LOSS)
             clients.append(
                 ClientRound(
-                    partition_id=int(metrics.get(keys.PARTITION_ID, -1)),
+                    partition_id=-1 if partition_id is None else int(partition_id),
                     node_id=node_id,
-                    num_examples=int(metrics[keys.NUM_EXAMPLES]),
-                    train_loss=float(metrics.get(keys.TRAIN_LOSS, float("nan"))),
-                    epsilon=None if epsilon is None else float(epsilon),
+                    num_examples=None if num_examples is None else int(num_examples),
+                    train_loss=float("nan") if train_loss is None else train_loss,
+                    epsilon=_number(metrics, keys.EPSILON),
                     bytes_up=message_wire_bytes(reply),
                     bytes_down=self._bytes_down.get(node_id, 0),
                 )

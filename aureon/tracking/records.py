@@ -12,7 +12,7 @@ class ClientRound:
 
     partition_id: int
     node_id: int
-    num_examples: int
+    num_examples: int | None  # None when the client's weight was aggregated securely
     train_loss: float
     epsilon: float | None
     bytes_up: int
@@ -28,6 +28,15 @@ class Failure:
 
 
 @dataclass
+class Rejection:
+    """A reply the server received but refused to aggregate, the stage and why."""
+
+    node_id: int
+    stage: str
+    reason: str
+
+
+@dataclass
 class RoundRecord:
     """Everything measured in one round."""
 
@@ -37,6 +46,8 @@ class RoundRecord:
     seconds: float
     clients: list[ClientRound] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    aggregation_error: str | None = None  # why the round kept the previous model
 
     @property
     def epsilon_max(self) -> float | None:
@@ -58,4 +69,5 @@ class RoundRecord:
         data["bytes_up_total"] = self.bytes_up
         data["bytes_down_total"] = self.bytes_down
         data["num_failures"] = len(self.failures)
+        data["num_rejected"] = len(self.rejected)
         return data

@@ -68,11 +68,16 @@ class RunTracker:
         self.writer.add_scalar("wire/bytes_up", record.bytes_up, step)
         self.writer.add_scalar("wire/bytes_down", record.bytes_down, step)
         self.writer.add_scalar("round/failures", len(record.failures), step)
+        self.writer.add_scalar("round/rejected", len(record.rejected), step)
         if record.epsilon_max is not None:
             self.writer.add_scalar("privacy/epsilon_max", record.epsilon_max, step)
         self.writer.flush()
         eps = f"{record.epsilon_max:.3f}" if record.epsilon_max is not None else "  -  "
         failed = f"  [red]{len(record.failures)} failed[/]" if record.failures else ""
+        if record.rejected:
+            failed += f"  [yellow]{len(record.rejected)} rejected[/]"
+        if record.aggregation_error:
+            failed += "  [red]not aggregated: model kept[/]"
         self.console.print(
             f"[bold]round {step:>3}/{self.num_rounds}[/]  acc {record.test_accuracy:.4f}"
             f"  loss {record.test_loss:.4f}  eps {eps}"

@@ -1,0 +1,156 @@
+"""AUREON's round loop: Flower's ``Strategy.start`` sequence, able to start at any round.
+
+The calls per round are the same as Flower's (configure_train,
+send_and_receive, aggregate_train, configure/aggregate_evaluate, then the
+server-side evaluation); what is added is what a deployment needs: the
+loop can begin at round k+1 after a resume, replies that never came are
+reported, a round with fewer than ``min_train_nodes`` replies keeps the
+previous model, and a callback runs after each completed round (checkpoint).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Strategy
+
+from aureon.config import AureonConfig
+
+LOG = logging.getLogger(__name__)
+
+# Server-optimizer state that lives on Flower's strategies between rounds
+# (FedOpt family: m_t, v_t; FedAvgM: momentum_vector).
+STRATEGY_STATE_ATTRS = ("m_t", "v_t", "momentum_vector")
+
+EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
+RoundEndFn = Callable[[int, ArrayRecord], None]
+MissingFn = Callable[[int, int, str], None]
+AbortFn = Callable[[int, str], None]
+
+
+def strategy_chain(strategy: Strategy) -> Iterator[Any]:
+    """The strategy and every strategy it wraps (wrappers keep theirs in ``.inner``)."""
+    current: Any = strategy
+    seen = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = getattr(current, "inner", None)
+
+
+def capture_strategy_state(strategy: Strategy) -> dict[str, dict[str, np.ndarray] | list[np.ndarray]]:
+    """Copies of the optimizer state found anywhere in the wrapper chain."""
+    state: dict[str, dict[str, np.ndarray] | list[np.ndarray]] = {}
+    for depth, part in enumerate(strategy_chain(strategy)):
+        for attr in STRATEGY_STATE_ATTRS:
+            value = getattr(part, attr, None)
+            if isinstance(value, dict) and value:
+                state[f"{depth}.{attr}"] = {k: np.array(v, copy=True) for k, v in value.items()}
+            elif isinstance(value, list) and value:
+                state[f"{depth}.{attr}"] = [np.array(v, copy=True) for v in value]
+    return state
+
+
+def restore_strategy_state(
+    strategy: Strategy, state: dict[str, dict[str, np.ndarray] | list[np.ndarray]]
+) -> None:
+    """Put captured optimizer state back; a key that fits no strategy attribute is an error."""
+    parts = list(strategy_chain(strategy))
+    for key, value in state.items():
+        depth_text, attr = key.split(".", 1)
+        depth = int(depth_text)
+        if depth >= len(parts) or attr not in STRATEGY_STATE_ATTRS or not hasattr(parts[depth], attr):
+            names = [type(p).__name__ for p in parts]
+            raise ValueError(
+                f"checkpoint holds strategy state {key!r}, but the strategy chain {names} has no "
+                f"attribute {attr!r} at depth {depth}; resume with the run's own strategy config"
+            )
+        setattr(parts[depth], attr, value)
+
+
+def apply_node_limits(strategy: Strategy, config: AureonConfig) -> tuple[int, int]:
+    """Set min_available_nodes / min_train_nodes from ``config.deployment`` on Flower's strategy."""
+    deployment = config.deployment
+    available = deployment.min_available_nodes or config.num_clients
+    for part in strategy_chain(strategy):
+        if hasattr(part, "min_available_nodes"):
+            part.min_available_nodes = available
+            if deployment.min_train_nodes is not None:
+                part.min_train_nodes = deployment.min_train_nodes
+            return available, int(part.min_train_nodes)
+    return available, deployment.min_train_nodes or 1
+
+
+def wait_for_nodes(grid: Grid, *, minimum: int, timeout: float) -> int:
+    """Wait until ``minimum`` nodes are connected, so the strategy sizes its sample on all of them.
+
+    Flower's FedAvg computes the sample size from the nodes connected *before*
+    it waits for ``min_available_nodes``; a node that reconnects during that
+    wait would be connected but left out of the round.
+    """
+    deadline = time.monotonic() + timeout
+    while (count := len(list(grid.get_node_ids()))) < minimum and time.monotonic() < deadline:
+        time.sleep(1.0)
+    return count
+
+
+def run_rounds(
+    *,
+    strategy: Strategy,
+    grid: Grid,
+    arrays: ArrayRecord,
+    first_round: int,
+    num_rounds: int,
+    timeout: float,
+    min_train_replies: int,
+    min_available_nodes: int,
+    train_config: ConfigRecord,
+    evaluate_fn: EvaluateFn,
+    on_round_end: RoundEndFn,
+    on_missing: MissingFn,
+    on_abort: AbortFn,
+) -> ArrayRecord:
+    """Run rounds ``first_round..num_rounds``; returns the final global arrays."""
+    if first_round == 1:
+        evaluate_fn(0, arrays)
+    for server_round in range(first_round, num_rounds + 1):
+        LOG.debug("round %d/%d", server_round, num_rounds)
+        wait_for_nodes(grid, minimum=min_available_nodes, timeout=timeout)
+        messages = list(strategy.configure_train(server_round, arrays, train_config, grid))
+        replies = list(grid.send_and_receive(messages, timeout=timeout)) if messages else []
+        # Match by message id: Flower's own error replies (node unavailable) come from the SuperLink.
+        answered = {reply.metadata.reply_to_message_id for reply in replies}
+        for message in messages:
+            if message.metadata.message_id not in answered:
+                on_missing(
+                    server_round,
+                    message.metadata.dst_node_id,
+                    f"no reply within the round timeout ({timeout:g} s)",
+                )
+        valid = [r for r in replies if not r.has_error()]
+        if len(valid) < min_train_replies:
+            reason = (
+                f"{len(valid)} valid replies, fewer than deployment.min_train_nodes="
+                f"{min_train_replies}: the round keeps the previous global model"
+            )
+            LOG.warning("round %d: %s", server_round, reason)
+            on_abort(server_round, reason)
+            strategy.aggregate_train(server_round, [r for r in replies if r.has_error()])
+        else:
+            aggregated, _ = strategy.aggregate_train(server_round, replies)
+            if aggregated is not None:
+                arrays = aggregated
+        evaluate_messages = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord(), grid))
+        if evaluate_messages:
+            strategy.aggregate_evaluate(
+                server_round, grid.send_and_receive(evaluate_messages, timeout=timeout)
+            )
+        evaluate_fn(server_round, arrays)
+        on_round_end(server_round, arrays)
+    return arrays

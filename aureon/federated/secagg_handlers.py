@@ -1,0 +1,161 @@
+"""ClientApp handlers for the secure-aggregation stages (message types in aureon.keys).
+
+Each handler rebuilds the client's protocol state from ``context.state``,
+lets the state machine (aureon.privacy.secagg.client) answer, and saves the
+state again. A refused request becomes an Error reply: to the server, the
+client dropped out, which the protocol tolerates down to its threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from aureon import keys
+from aureon.config import AureonConfig
+from aureon.exceptions import SecureAggregationError
+from aureon.federated.client_state import train_with_persisted_state
+from aureon.federated.faults import train_with_faults
+from aureon.privacy.secagg import ClientState, SecAggClient, wire
+from aureon.privacy.secagg.vector import VectorLayout
+
+SECAGG_REFUSED_CODE = 4101
+
+ConfigSource = Callable[[Context], AureonConfig]
+
+
+def _load(context: Context) -> SecAggClient:
+    return SecAggClient(state=ClientState.from_record(context.state.config_records.get(keys.STATE_SECAGG)))
+
+
+def _save(context: Context, client: SecAggClient) -> None:
+    context.state[keys.STATE_SECAGG] = client.state.to_record()
+
+
+def _refuse(msg: Message, context: Context, error: Exception) -> Message:
+    """Forget this round's secrets and tell the server why the client stops."""
+    context.state[keys.STATE_SECAGG] = ClientState().to_record()
+    reason = f"secure aggregation refused: {error}"
+    return Message(Error(code=SECAGG_REFUSED_CODE, reason=reason), reply_to=msg)
+
+
+Step = Callable[[SecAggClient, ConfigRecord], ConfigRecord]
+
+
+def _stage(msg: Message, context: Context, step: Step) -> Message:
+    client = _load(context)
+    try:
+        reply = step(client, wire.protocol_record(msg.content))
+    except SecureAggregationError as error:
+        return _refuse(msg, context, error)
+    _save(context, client)
+    return Message(RecordDict({keys.SECAGG: reply}), reply_to=msg)
+
+
+def handle_setup(msg: Message, context: Context) -> Message:
+    """Stages 0-1: accept parameters, advertise public keys."""
+    return _stage(msg, context, lambda client, request: client.setup(request))
+
+
+def handle_share_keys(msg: Message, context: Context) -> Message:
+    """Stage 2: send encrypted shares of the self-mask seed and the mask key.
+
+    When this client advertised its keys ahead (with its last masked input),
+    the round's parameters (stage 0) come with this request.
+    """
+    setup = msg.content.config_records.get(keys.SECAGG_SETUP_RECORD)
+
+    def step(client: SecAggClient, request: ConfigRecord) -> ConfigRecord:
+        if setup is not None:
+            client.setup(setup, prepared=True)
+        return client.share_keys(request)
+
+    return _stage(msg, context, step)
+
+
+def handle_unmask(msg: Message, context: Context) -> Message:
+    """Stage 4: reveal the shares that let the server remove the masks.
+
+    The request may carry the next round's stages 0 and 2 (for the keys this
+    client advertised with its masked input); their reply rides back with
+    this one, so the next round starts with training. A refusal there is
+    reported in that record and does not spoil this round's unmasking.
+    """
+    reply = _stage(msg, context, lambda client, request: client.unmask(request))
+    records = msg.content.config_records
+    setup, share_keys = records.get(keys.SECAGG_SETUP_RECORD), records.get(keys.SECAGG_SHARE_KEYS_RECORD)
+    if reply.has_error() or setup is None or share_keys is None:
+        return reply
+    client = _load(context)
+    try:
+        client.setup(setup, prepared=True)
+        reply.content[keys.SECAGG_SHARES_RECORD] = client.share_keys(share_keys)
+    except SecureAggregationError as error:
+        reply.content[keys.SECAGG_SHARES_RECORD] = ConfigRecord({wire.REFUSED: str(error)})
+        return reply
+    _save(context, client)
+    return reply
+
+
+def handle_secagg_train(msg: Message, context: Context, config: AureonConfig) -> Message:
+    """Stage 3: check the routed shares, train (DP-SGD if configured), reply with the masked update.
+
+    The update is the trained weights minus the received ones; the client's
+    number of examples is its weight, multiplied in before masking and summed
+    securely, so it is not sent in the clear. If the server asks
+    (``next-round``), the reply also advertises fresh keys for that round.
+    """
+    client = _load(context)
+    request = wire.protocol_record(msg.content)
+    try:
+        client.receive_shares(request)
+    except SecureAggregationError as error:
+        return _refuse(msg, context, error)
+    trained = train_with_persisted_state(msg, context, config, train=train_with_faults)
+    if trained.has_error():
+        _save(context, client)
+        return trained
+    metrics = next(iter(trained.content.metric_records.values()))
+    received = msg.content[keys.ARRAYS]
+    layout = VectorLayout.of(received)
+    try:
+        update = layout.flatten(trained.content[keys.ARRAYS]) - layout.flatten(received)
+        masked = client.mask(update, num_examples=int(metrics[keys.NUM_EXAMPLES]))
+    except (SecureAggregationError, ValueError) as error:
+        return _refuse(msg, context, error)
+    plain = MetricRecord({k: v for k, v in metrics.items() if k != keys.NUM_EXAMPLES})
+    content = RecordDict(
+        {
+            keys.SECAGG: ConfigRecord(
+                {wire.ROUND: client.state.server_round, wire.INDEX: client.state.index}
+            ),
+            keys.SECAGG_MASKED: ArrayRecord({wire.MASKED: Array(masked)}),
+            keys.METRICS: plain,
+        }
+    )
+    if wire.NEXT_ROUND in request:
+        try:
+            next_round = wire.read_int(request, wire.NEXT_ROUND, low=0, high=1 << 62)
+            content[keys.SECAGG_NEXT] = client.prepare(next_round)
+        except SecureAggregationError:
+            pass  # no keys ahead: the next round sets up afresh
+    _save(context, client)
+    return Message(content=content, reply_to=msg)
+
+
+def _action(message_type: str) -> str:
+    """The action part of a "<category>.<action>" message type."""
+    return message_type.split(".", 1)[1]
+
+
+def register_secagg_handlers(app: ClientApp, config_source: ConfigSource) -> None:
+    """Register the four stage handlers on ``app`` (train.secagg needs the run's config)."""
+    app.query(_action(keys.SECAGG_SETUP))(handle_setup)
+    app.query(_action(keys.SECAGG_SHARE_KEYS))(handle_share_keys)
+    app.query(_action(keys.SECAGG_UNMASK))(handle_unmask)
+
+    @app.train(_action(keys.SECAGG_TRAIN))
+    def secagg_train(msg: Message, context: Context) -> Message:
+        return handle_secagg_train(msg, context, config_source(context))

@@ -1,0 +1,121 @@
+"""A wrapper over any strategy that compresses what the server sends and decodes what it gets.
+
+It sits between the byte counter (RoundRecorder, outside) and the aggregating
+strategy (inside): the counter sees the encoded messages that really cross
+the wire, the strategy sees plain weights and aggregates them as usual. So
+every strategy gains compression without knowing about it, as Flower's DP
+wrappers add clipping to any strategy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from logging import WARNING
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Error, Message, MetricRecord, RecordDict
+from flwr.common.logger import log
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Strategy
+
+from aureon import keys
+from aureon.compression import Codec, build_codec, encode_weights, is_compressed
+from aureon.compression.transport import plain_arrays, weights_from_content
+from aureon.config import CompressionConfig
+from aureon.seeding import derive_seed
+
+MALFORMED_UPDATE_CODE = 4002
+DOWNLOAD_SEED_STREAM = 0xC0DEC  # keeps the server's rounding noise apart from every client's
+
+
+class CompressedTransport(Strategy):
+    """Encodes the global model with ``download``; decodes compressed client replies.
+
+    Replies carry deltas against the weights sent in the same round; the
+    wrapper keeps its exact copy of those weights per round to add them back.
+    A reply that cannot be decoded becomes a failed reply (the round goes on
+    without it) rather than stopping the run.
+    """
+
+    def __init__(self, inner: Strategy, *, download: Codec) -> None:
+        self.inner = inner
+        self.download = download
+        self._sent: dict[int, dict[str, np.ndarray]] = {}
+
+    def summary(self) -> None:
+        self.inner.summary()
+
+    def _sent_weights(self, messages: list[Message], arrays: ArrayRecord) -> dict[str, np.ndarray]:
+        """The weights the messages carry (what clients compute their deltas against)."""
+        plain = messages[0].content.array_records.get(keys.ARRAYS) if messages else None
+        return {k: a.numpy() for k, a in (plain if plain is not None else arrays).items()}
+
+    def _encode(self, messages: list[Message], weights: dict[str, np.ndarray]) -> list[Message]:
+        if self.download.lossless or not messages:
+            return messages
+        entries = encode_weights(self.download, weights)  # once per round, shared by all
+        for message in messages:
+            if keys.ARRAYS not in message.content.array_records:
+                continue
+            content = RecordDict(
+                {k: v for k, v in message.content.items() if k != keys.ARRAYS}
+            )
+            for key, record in entries.items():
+                content[key] = record
+            message.content = content
+        return messages
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        messages = list(self.inner.configure_train(server_round, arrays, config, grid))
+        weights = self._sent_weights(messages, arrays)
+        self._sent = {server_round: weights}
+        return self._encode(messages, weights)
+
+    def _decode(self, reply: Message, reference: dict[str, np.ndarray] | None) -> Message:
+        if reply.has_error() or not reply.has_content() or not is_compressed(reply.content):
+            return reply
+        try:
+            if reference is None:
+                raise ValueError("no global weights were sent for this round")
+            weights = weights_from_content(reply.content, reference)
+        except ValueError as problem:
+            node = reply.metadata.src_node_id
+            reason = f"compressed update from node {node} unreadable: {problem}"
+            log(WARNING, reason)
+            error = Error(code=MALFORMED_UPDATE_CODE, reason=reason)
+            return Message(error, metadata=reply.metadata)
+        content = RecordDict(
+            {k: v for k, v in reply.content.items() if k not in (keys.ARRAYS, keys.COMPRESSION)}
+        )
+        content[keys.ARRAYS] = plain_arrays(weights)
+        return Message(content=content, metadata=reply.metadata)
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        reference = self._sent.get(server_round)
+        decoded = [self._decode(reply, reference) for reply in replies]
+        return self.inner.aggregate_train(server_round, decoded)
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        messages = list(self.inner.configure_evaluate(server_round, arrays, config, grid))
+        return self._encode(messages, self._sent_weights(messages, arrays))
+
+    def aggregate_evaluate(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> MetricRecord | None:
+        return self.inner.aggregate_evaluate(server_round, replies)
+
+
+def with_compression(inner: Strategy, config: CompressionConfig, *, seed: int) -> Strategy:
+    """``inner`` wrapped in CompressedTransport, or ``inner`` itself when nothing is compressed."""
+    if not config.active:
+        return inner
+    download = build_codec(
+        config.download, seed=derive_seed(seed, DOWNLOAD_SEED_STREAM), topk_ratio=config.topk_ratio
+    )
+    return CompressedTransport(inner, download=download)

@@ -1,0 +1,58 @@
+"""``python -m simulations.compress run_dir=<run> method=prune|quantize|distill [key=value ...]``
+
+Compresses a finished run's global model for deployment and writes, next to
+its model.pt, ``model.<method>.pt`` and a table (compression_<method>.json and
+.md) against the original. Options (defaults in aureon.config.ModelCompressionJob):
+
+    sparsity=0.7 finetune_epochs=0 finetune_lr=0.01       (prune)
+    student_fraction=0.25 distill_epochs=30 temperature=4 (distill)
+    latency_rounds=30 seed=0
+"""
+
+from __future__ import annotations
+
+import sys
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from aureon.compression.model_job import compress_run, markdown
+from aureon.config import ModelCompressionJob
+from aureon.exceptions import AureonError
+
+
+def parse(argv: list[str]) -> ModelCompressionJob:
+    """key=value arguments checked against ModelCompressionJob (names and types)."""
+    bad = [a for a in argv if "=" not in a]
+    if bad:
+        raise AureonError(f"arguments must be key=value, got {bad}; see --help")
+    schema = OmegaConf.structured(ModelCompressionJob)
+    try:
+        merged = OmegaConf.merge(schema, OmegaConf.from_dotlist(argv))
+        job = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as error:
+        raise AureonError(f"bad argument: {error}".split("\n")[0]) from error
+    if not isinstance(job, ModelCompressionJob):
+        raise AureonError(f"arguments did not form a ModelCompressionJob: {job!r}")
+    job.validate()
+    return job
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
+    try:
+        job = parse(argv)
+        result = compress_run(job)
+    except AureonError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(markdown(result))
+    print(f"wrote {result['model_file']} and compression_{job.method}.json/.md in {job.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
