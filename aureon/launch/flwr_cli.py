@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aureon.exceptions import AureonError
+from aureon.launch.processes import flower_executable, quiet_flower_env
 
 
 class FlowerRunError(AureonError):
@@ -27,22 +27,11 @@ class FlowerRunError(AureonError):
 
 def flower_env(flwr_home: Path) -> dict[str, str]:
     """The environment for ``flwr`` commands of one run."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "FLWR_HOME": str(flwr_home),
-            "FLWR_TELEMETRY_ENABLED": "0",
-            "FLWR_DISABLE_UPDATE_CHECK": "1",
-            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-        }
-    )
-    return env
+    return quiet_flower_env(flwr_home)
 
 
 def _flwr(args: Sequence[str], *, flwr_home: Path, cwd: Path, timeout: float) -> dict[str, Any]:
-    executable = shutil.which("flwr")
-    if executable is None:
-        raise FlowerRunError("the `flwr` command is not on PATH; install aureon's dependencies")
+    executable = flower_executable("flwr")
     done = subprocess.run(
         [executable, *args, "--format", "json"],
         cwd=cwd,

@@ -31,6 +31,9 @@ class LaunchError(AureonError):
 def quiet_flower_env(flwr_home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of one run's Flower processes: own FLWR_HOME, no telemetry, no installs."""
     env = dict(os.environ if base is None else base)
+    # Flower starts its helpers (flower-superlink, flwr-serverapp, ...) by name: find them
+    # beside this interpreter even when the virtual environment was not activated.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(
         {
             "FLWR_HOME": str(flwr_home),
