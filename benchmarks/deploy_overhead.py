@@ -100,7 +100,8 @@ def main() -> None:
         for mode, f in figures.items()
     ]
     markdown = (
-        f"# Deployment overhead ({args.clients} clients, {args.rounds} rounds, DP-SGD; `{' '.join(overrides)}`)\n\n"
+        f"# Deployment overhead ({args.clients} clients, {args.rounds} rounds, DP-SGD; "
+        f"`{' '.join(o for o in overrides if not o.startswith('dataset.path='))}`)\n\n"
         + markdown_table(["mode", "s / round", "start-up s", "wall s", "final acc", "epsilon"], rows)
         + f"\nDeployment / simulation, seconds per round: **{ratio:.2f}x**.\n"
     )
