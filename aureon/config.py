@@ -108,6 +108,49 @@ class LogRegConfig(ModelConfig):
     _target_: str = "aureon.models.LogisticRegression"
 
 
+@dataclass
+class FeatureLinearConfig(ModelConfig):
+    """A linear classifier on group-normalised feature maps (pair with features=scattering)."""
+
+    _target_: str = "aureon.models.FeatureLinear"
+    groups: int = 27
+
+
+# -------------------------------------------------------------------- features
+@dataclass
+class FeaturesConfig:
+    """A fixed, data-independent transform applied to every image before training.
+
+    Fixed transforms cost no privacy: they learn nothing from the data.
+    """
+
+    name: str = MISSING
+
+
+@dataclass
+class NoFeaturesConfig(FeaturesConfig):
+    name: str = "none"
+
+
+@dataclass
+class ScatteringFeaturesConfig(FeaturesConfig):
+    """A 2D scattering transform (kymatio): wavelet moduli, averaged over 2^J pixels."""
+
+    name: str = "scattering"
+    J: int = 2
+    orientations: int = 8
+    cache_dir: str | None = None  # null: $XDG_CACHE_HOME/aureon/features or ~/.cache/...
+
+    def validate(self) -> None:
+        require(1 <= self.J <= 4, "features.J", self.J, "an integer in [1, 4]")
+        require(
+            1 <= self.orientations <= 16,
+            "features.orientations",
+            self.orientations,
+            "an integer in [1, 16]",
+        )
+
+
 # ------------------------------------------------------------------- partition
 @dataclass
 class PartitionConfig:
@@ -427,6 +470,7 @@ class TopKCompressionConfig(CompressionConfig):
 
 
 MODEL_COMPRESSION_METHODS = ("prune", "quantize", "distill")
+QUANTIZATION_SCHEMES = ("static", "dynamic")
 
 
 @dataclass
@@ -441,6 +485,7 @@ class ModelCompressionJob:
     run_dir: str = MISSING
     method: str = MISSING
     sparsity: float = 0.7
+    quantization: str = "static"  # static: convs too, calibrated on server data; dynamic: Linear only
     finetune_epochs: int = 0
     finetune_lr: float = 0.01
     student_fraction: float = 0.25
@@ -459,6 +504,12 @@ class ModelCompressionJob:
             f"one of {', '.join(map(repr, MODEL_COMPRESSION_METHODS))}",
         )
         require(0.0 <= self.sparsity < 1.0, "sparsity", self.sparsity, "in [0, 1)")
+        require(
+            self.quantization in QUANTIZATION_SCHEMES,
+            "quantization",
+            self.quantization,
+            f"one of {', '.join(map(repr, QUANTIZATION_SCHEMES))}",
+        )
         require(self.finetune_epochs >= 0, "finetune_epochs", self.finetune_epochs, ">= 0")
         require(self.finetune_lr > 0, "finetune_lr", self.finetune_lr, "> 0")
         require(
@@ -675,6 +726,7 @@ class AureonConfig:
     seed: int = 0
     dataset: DatasetConfig = MISSING
     model: ModelConfig = MISSING
+    features: FeaturesConfig = MISSING
     partition: PartitionConfig = MISSING
     strategy: StrategyConfig = MISSING
     privacy: PrivacyConfig = MISSING
@@ -694,6 +746,7 @@ class AureonConfig:
         require(self.seed >= 0, "seed", self.seed, "an integer >= 0")
         for part in (
             self.dataset,
+            self.features,
             self.partition,
             self.strategy,
             self.privacy,
@@ -710,11 +763,36 @@ class AureonConfig:
             if check is not None:
                 check()
         check_aggregation(self)
+        check_model_inputs(self)
 
 
 def sampled_clients(config: AureonConfig) -> int:
     """How many clients a training round samples (as build_strategy configures Flower)."""
     return max(1, math.ceil(config.strategy.fraction_train * config.num_clients))
+
+
+def scattering_maps(J: int, orientations: int) -> int:
+    """Maps per image channel a scattering transform gives: 1 + JL + L^2 J(J-1)/2."""
+    return 1 + J * orientations + orientations**2 * J * (J - 1) // 2
+
+
+def check_model_inputs(config: AureonConfig) -> None:
+    """Models that expect feature maps get them (every dataset here is grayscale)."""
+    if not isinstance(config.model, FeatureLinearConfig):
+        return
+    features = config.features
+    maps = (
+        scattering_maps(features.J, features.orientations)
+        if isinstance(features, ScatteringFeaturesConfig)
+        else 1
+    )
+    require(
+        config.model.groups >= 1 and maps % config.model.groups == 0,
+        "model.groups",
+        config.model.groups,
+        f"a divisor of the {maps} input maps that features={features.name} gives "
+        "(model=feature_linear is meant for features=scattering)",
+    )
 
 
 def check_aggregation(config: AureonConfig) -> None:
@@ -782,7 +860,13 @@ GROUPS: dict[str, dict[str, type]] = {
         "mnist_subset": MnistSubsetConfig,
         "mnist": MnistConfig,
     },
-    "model": {"cnn": CnnConfig, "mlp": MlpConfig, "logreg": LogRegConfig},
+    "model": {
+        "cnn": CnnConfig,
+        "mlp": MlpConfig,
+        "logreg": LogRegConfig,
+        "feature_linear": FeatureLinearConfig,
+    },
+    "features": {"none": NoFeaturesConfig, "scattering": ScatteringFeaturesConfig},
     "partition": {"iid": IidPartitionConfig, "dirichlet": DirichletPartitionConfig},
     "strategy": {
         "fedavg": FedAvgConfig,

@@ -71,10 +71,11 @@ class PlainRecipe:
 
 def recipe_from(config: Any) -> PlainRecipe:
     """The recipe and AUREON's calibrated noise multiplier for each partition."""
-    from aureon.data import client_indices, load_dataset
+    from aureon.data import client_indices
+    from aureon.features import prepare_dataset
     from aureon.privacy import plan_dp
 
-    dataset = load_dataset(config.dataset, config.seed)
+    dataset = prepare_dataset(config.dataset, config.seed, config.features)
     plans = [
         plan_dp(
             config.privacy,
@@ -134,7 +135,8 @@ def plain_local_training(
 
 def make_plain_client_app(config: Any, recipe: PlainRecipe) -> ClientApp:
     """A ClientApp with one train handler: local DP-SGD, weights and this round's epsilon back."""
-    from aureon.data import client_indices, load_dataset
+    from aureon.data import client_indices
+    from aureon.features import prepare_dataset
     from aureon.models import build_model
 
     app = ClientApp()
@@ -142,7 +144,7 @@ def make_plain_client_app(config: Any, recipe: PlainRecipe) -> ClientApp:
     @app.train()
     def train(msg: Message, context: Context) -> Message:
         pid = int(context.node_config["partition-id"])
-        dataset = load_dataset(config.dataset, config.seed)
+        dataset = prepare_dataset(config.dataset, config.seed, config.features)
         idx = client_indices(dataset.y_train, config.partition, pid, recipe.num_clients,
                              config.seed)
         model = build_model(config.model, input_shape=dataset.input_shape,
@@ -165,7 +167,7 @@ def make_plain_client_app(config: Any, recipe: PlainRecipe) -> ClientApp:
 
 def make_plain_server_app(config: Any, recipe: PlainRecipe, sink: dict[str, Any]) -> ServerApp:
     """A ServerApp running Flower's FedAvg, evaluating on the server; figures go into ``sink``."""
-    from aureon.data import load_dataset
+    from aureon.features import prepare_dataset
     from aureon.models import build_model
     from aureon.training import evaluate_model
 
@@ -173,7 +175,7 @@ def make_plain_server_app(config: Any, recipe: PlainRecipe, sink: dict[str, Any]
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        dataset = load_dataset(config.dataset, config.seed)
+        dataset = prepare_dataset(config.dataset, config.seed, config.features)
         model = build_model(config.model, input_shape=dataset.input_shape,
                             num_classes=dataset.num_classes, seed=config.seed)
         ticks = [time.monotonic()]

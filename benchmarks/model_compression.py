@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--run-dir", nargs="*", default=[], metavar="MODEL=PATH")
     parser.add_argument("--epochs", type=int, default=1, help="training epochs per model")
-    parser.add_argument("--finetune-epochs", type=int, default=0, help="after pruning")
+    parser.add_argument("--finetune-epochs", type=int, default=1,
+                        help="epochs on the server's public half after pruning")
+    parser.add_argument("--quantization", choices=["static", "dynamic"], default="static")
     parser.add_argument("--distill-epochs", type=int, default=30)
     parser.add_argument("--latency-rounds", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1,
@@ -88,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict[str, Any] = {}
     sections = []
+    scratch_dir = ""
     with tempfile.TemporaryDirectory(prefix="aureon-modelcomp-") as scratch:
+        scratch_dir = scratch
         for name in args.models:
             started = time.monotonic()
             run_dir, source = _train(name, args, Path(scratch))
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             for method in args.methods:
                 job = ModelCompressionJob(
                     run_dir=str(run_dir), method=method, finetune_epochs=args.finetune_epochs,
+                    quantization=args.quantization,
                     distill_epochs=args.distill_epochs, latency_rounds=args.latency_rounds,
                 )
                 result = compress_run(job)
@@ -114,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                 new = r["rows"][1]
                 met = r["targets"]
                 rows.append([
-                    {"prune": "pruned 70%", "quantize": "int8 dynamic", "distill": "distilled"}[method],
+                    {"prune": "pruned 70%", "quantize": f"int8 {args.quantization}",
+                     "distill": "distilled"}[method],
                     f"{new['file_bytes'] / 1024:.1f}", f"{r['x_smaller_file']:.2f}x",
                     f"{new['nonzero_weights']:,} ({r['weight_fraction']:.0%})",
                     f"{100 * new['test_accuracy']:.2f}", f"{r['points_lost']:+.2f}",
@@ -137,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         + "\n".join(sections)
     )
     data = {"machine": machine(), "args": vars(args), "models": report}
-    json_path, md_path = write(args.name, data, markdown, redact={args.mnist_path: "$AUREON_MNIST_PATH"})
+    redact = {args.mnist_path: "$AUREON_MNIST_PATH", scratch_dir: "<scratch run dir>"}
+    json_path, md_path = write(args.name, data, markdown, redact=redact)
     print(markdown)
     print(f"wrote {json_path} and {md_path}")
     return 0

@@ -1,10 +1,12 @@
 """``python -m simulations.compress run_dir=<run> method=prune|quantize|distill [key=value ...]``
 
 Compresses a finished run's global model for deployment and writes, next to
-its model.pt, ``model.<method>.pt`` and a table (compression_<method>.json and
+its model.pt, ``model.<method>.pt`` (``model.quantize.bin``: int8 values and scales,
+see aureon.compression.int8_io) and a table (compression_<method>.json and
 .md) against the original. Options (defaults in aureon.config.ModelCompressionJob):
 
     sparsity=0.7 finetune_epochs=0 finetune_lr=0.01       (prune)
+    quantization=static|dynamic                           (quantize)
     student_fraction=0.25 distill_epochs=30 temperature=4 (distill)
     latency_rounds=30 seed=0
 """

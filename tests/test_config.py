@@ -18,7 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # Bulyan tolerates f Byzantine clients only with >= 4f + 3 of them (f = 1 by default)
-NEEDS_MORE_CLIENTS = {("strategy", "bulyan"): ["num_clients=7"]}
+NEEDS_MORE_CLIENTS = {
+    ("strategy", "bulyan"): ["num_clients=7"],
+    ("model", "feature_linear"): ["features=scattering"],  # it needs feature maps
+}
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,13 @@ from aureon.compression.distillation import distill, student_config
 from aureon.compression.layout import Layout, TensorSpec, as_numpy, layout_of
 from aureon.compression.model_job import compress_run
 from aureon.compression.pruning import prune_global_magnitude, weight_sparsity
-from aureon.compression.quantization import load_quantized, quantize_dynamic_int8, save_quantized
+from aureon.compression.quantization import (
+    load_quantized,
+    quantize_dynamic_int8,
+    quantize_model_int8,
+    quantize_static_int8,
+    save_quantized,
+)
 from aureon.compression.none import NoneCodec
 from aureon.compression.records import from_records, is_compressed, to_records
 from aureon.compression.registry import CODECS, build_codec, decode
@@ -44,6 +50,8 @@ __all__ = [
     "load_sparse",
     "prune_global_magnitude",
     "quantize_dynamic_int8",
+    "quantize_model_int8",
+    "quantize_static_int8",
     "quantize_int8",
     "received_state_dict",
     "save_quantized",

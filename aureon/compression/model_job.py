@@ -1,7 +1,7 @@
 """Compress a finished run's model (prune, quantize or distill) and tabulate the result.
 
 Reads the run directory that aureon.tracking.RunTracker wrote (config.yaml,
-model.pt), writes ``model.<method>.pt`` beside model.pt, and a table
+model.pt), writes the compressed model beside model.pt, and a table
 ``compression_<method>.json`` / ``.md`` comparing it with the original:
 file size, weights, test accuracy and CPU latency at batch 1 and 64.
 
@@ -26,11 +26,18 @@ from torch import nn
 from aureon.compression.distillation import count_parameters, distill, student_config
 from aureon.compression.measure import accuracy, agreement, count_weights, latencies_ms
 from aureon.compression.pruning import prune_global_magnitude, weight_sparsity
-from aureon.compression.quantization import quantize_dynamic_int8, save_quantized
+from aureon.compression.quantization import quantize_model_int8, save_quantized
 from aureon.compression.sparse_io import save_sparse
-from aureon.config import GROUPS, DatasetConfig, ModelCompressionJob, ModelConfig, TrainConfig
-from aureon.data import load_dataset
+from aureon.config import (
+    GROUPS,
+    DatasetConfig,
+    FeaturesConfig,
+    ModelCompressionJob,
+    ModelConfig,
+    TrainConfig,
+)
 from aureon.exceptions import ConfigError
+from aureon.features import prepare_dataset
 from aureon.models import build_model
 
 
@@ -59,8 +66,24 @@ def _group_option(group: str, node: Any, key: str) -> type:
     )
 
 
-def load_run(run_dir: Path) -> tuple[DatasetConfig, ModelConfig, int, dict[str, torch.Tensor]]:
-    """The dataset and model configs, seed and final weights of a finished run."""
+@dataclass(frozen=True)
+class FinishedRun:
+    """What a compression job needs from a finished run's folder."""
+
+    dataset: DatasetConfig
+    features: FeaturesConfig
+    model: ModelConfig
+    seed: int
+    state: dict[str, torch.Tensor]
+
+
+def compressed_model_name(method: str) -> str:
+    """model.<method>.pt (torch.save), or model.quantize.bin (aureon.compression.int8_io)."""
+    return f"model.{method}.bin" if method == "quantize" else f"model.{method}.pt"
+
+
+def load_run(run_dir: Path) -> FinishedRun:
+    """The dataset, features and model configs, seed and final weights of a finished run."""
     config_path, model_path = run_dir / "config.yaml", run_dir / "model.pt"
     for path in (config_path, model_path):
         if not path.is_file():
@@ -70,12 +93,18 @@ def load_run(run_dir: Path) -> tuple[DatasetConfig, ModelConfig, int, dict[str, 
             )
     raw = OmegaConf.load(config_path)
     typed: dict[str, Any] = {}
-    for group, key in (("dataset", "name"), ("model", "_target_")):
+    raw.setdefault("features", {"name": "none"})  # runs from before the features group
+    for group, key in (("dataset", "name"), ("features", "name"), ("model", "_target_")):
         option = _group_option(group, raw[group], key)
         merged = OmegaConf.merge(OmegaConf.structured(option), raw[group])
         typed[group] = OmegaConf.to_object(merged)
-    state = torch.load(model_path, weights_only=True)
-    return typed["dataset"], typed["model"], int(raw.get("seed", 0)), state
+    return FinishedRun(
+        dataset=typed["dataset"],
+        features=typed["features"],
+        model=typed["model"],
+        seed=int(raw.get("seed", 0)),
+        state=torch.load(model_path, weights_only=True),
+    )
 
 
 def _builder(model_config: ModelConfig, input_shape: tuple[int, ...], num_classes: int, seed: int):
@@ -115,9 +144,17 @@ def compress(
             "storage": "bitmask + float32 non-zeros per tensor (aureon.compression.sparse_io)",
         }
     if method == "quantize":
-        model = quantize_dynamic_int8(teacher)
+        model = quantize_model_int8(teacher, job.quantization, data.x_public)
         size = save_quantized(model, out_path)
-        return model, size, {"scheme": "dynamic int8, Linear layers (torch.ao, fbgemm/x86)"}
+        scheme = {
+            "static": "static int8 (FX graph mode): convs, Linear layers and activations, "
+            "per-channel weight scales, calibrated on the server's public half",
+            "dynamic": "dynamic int8: Linear layers only",
+        }[job.quantization]
+        return model, size, {
+            "scheme": scheme,
+            "storage": "int8 values + scales, one deflated file (aureon.compression.int8_io)",
+        }
     if method == "distill":
         small = student_config(model_config, max_fraction=job.student_fraction, build=build)
         student = build(small)
@@ -200,14 +237,15 @@ def compress_run(job: ModelCompressionJob) -> dict[str, Any]:
     """Compress ``job.run_dir``'s model with ``job.method``; write the model and the table."""
     job.validate()
     run_dir = Path(job.run_dir)
-    dataset_config, model_config, seed, state = load_run(run_dir)
-    dataset = load_dataset(dataset_config, seed)
+    run = load_run(run_dir)
+    model_config, seed, state = run.model, run.seed, run.state
+    dataset = prepare_dataset(run.dataset, seed, run.features)
     data = split_server_data(dataset.x_test, dataset.y_test)
     build = _builder(model_config, dataset.input_shape, dataset.num_classes, seed)
     teacher = build()
     teacher.load_state_dict(state)
     teacher.eval()
-    out_path = run_dir / f"model.{job.method}.pt"
+    out_path = run_dir / compressed_model_name(job.method)
     compressed, size, details = compress(
         job.method, teacher, model_config, data, job, input_shape=dataset.input_shape,
         num_classes=dataset.num_classes, out_path=out_path,

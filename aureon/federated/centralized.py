@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aureon.config import AureonConfig, DpSgdConfig
-from aureon.data import load_dataset
+from aureon.features import prepare_dataset
 from aureon.federated.server import new_tracker
 from aureon.models import build_model
 from aureon.privacy import accountant_from_json, ensure_budget, plan_dp, spent_epsilon
@@ -21,7 +21,7 @@ SEED_STREAM = 1 << 30  # keeps the baseline's seeds apart from every client's
 
 def run_centralized(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
     """Train on all training examples; one "round" is ``train.local_epochs`` epochs."""
-    dataset = load_dataset(config.dataset, config.seed)
+    dataset = prepare_dataset(config.dataset, config.seed, config.features)
     model = build_model(
         config.model,
         input_shape=dataset.input_shape,

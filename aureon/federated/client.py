@@ -14,7 +14,8 @@ from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, Record
 from aureon import keys
 from aureon.compression import UPLOAD_SEED_STREAM, received_state_dict, upload_entries
 from aureon.config import AureonConfig, DpSgdConfig
-from aureon.data import client_indices, load_dataset
+from aureon.data import client_indices
+from aureon.features import prepare_dataset
 from aureon.exceptions import PrivacyBudgetExhausted
 from aureon.models import build_model
 from aureon.privacy import (
@@ -42,7 +43,7 @@ class ClientData:
 
 def load_client_data(config: AureonConfig, partition_id: int, num_partitions: int) -> ClientData:
     """This client's share of the training split and the shared test split."""
-    dataset = load_dataset(config.dataset, config.seed)
+    dataset = prepare_dataset(config.dataset, config.seed, config.features)
     idx = client_indices(dataset.y_train, config.partition, partition_id, num_partitions, config.seed)
     return ClientData(
         x_train=dataset.x_train[idx],

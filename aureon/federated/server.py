@@ -10,7 +10,7 @@ from flwr.serverapp import Grid
 
 from aureon import keys
 from aureon.config import AureonConfig, to_yaml
-from aureon.data import load_dataset
+from aureon.features import prepare_dataset
 from aureon.federated.resume import begin_run, checkpoint_round
 from aureon.federated.rounds import apply_node_limits, run_rounds
 from aureon.models import build_model
@@ -66,7 +66,7 @@ def new_tracker(config: AureonConfig, run_dir: Path) -> RunTracker:
 
 def run_server(grid: Grid, config: AureonConfig, run_dir: Path) -> dict[str, Any]:
     """Run ``config.num_rounds`` rounds over the nodes of ``grid``; return results.json."""
-    dataset = load_dataset(config.dataset, config.seed)
+    dataset = prepare_dataset(config.dataset, config.seed, config.features)
     model = build_model(
         config.model,
         input_shape=dataset.input_shape,

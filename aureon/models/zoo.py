@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from aureon.exceptions import ConfigError
+
 
 class SmallCNN(nn.Module):
     """Two tanh conv blocks and a small head (Papernot et al., 2021 style).
@@ -77,3 +79,27 @@ class LogisticRegression(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class FeatureLinear(nn.Module):
+    """A linear classifier on feature maps, each example's maps normalised in groups.
+
+    GroupNorm (no learned affine) evens out the very different scales of a
+    scattering transform's orders per example, so it needs no dataset statistics
+    (which would cost privacy) and suits per-sample DP-SGD.
+    """
+
+    def __init__(self, *, input_shape: Sequence[int], num_classes: int, groups: int = 27) -> None:
+        super().__init__()
+        channels = input_shape[0]
+        if len(input_shape) != 3 or groups < 1 or channels % groups:
+            raise ConfigError(
+                f"model.groups must divide the input's channels, got groups={groups!r} for "
+                f"inputs of shape {tuple(input_shape)}; model=feature_linear expects feature "
+                "maps (features=scattering gives 81 per image channel)"
+            )
+        self.norm = nn.GroupNorm(groups, channels, affine=False)
+        self.linear = nn.Linear(math.prod(input_shape), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(torch.flatten(self.norm(x), 1))

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from aureon.compression.model_job import compress_run, load_run, split_server_data
+from aureon.compression.model_job import (
+    compress_run,
+    compressed_model_name,
+    load_run,
+    split_server_data,
+)
 from aureon.config import ModelCompressionJob, to_yaml
 from aureon.exceptions import AureonError, ConfigError
 from aureon.launch.run_config import compose_config
@@ -26,9 +31,10 @@ def run_dir(tmp_path_factory, trained_mlp) -> Path:
 
 
 def test_run_is_read_back_with_its_dataset_model_and_weights(run_dir: Path) -> None:
-    dataset, model, seed, state = load_run(run_dir)
-    assert dataset.name == "digits" and list(model.hidden) == [128] and seed == 0
-    assert "net.1.weight" in state
+    run = load_run(run_dir)
+    assert run.dataset.name == "digits" and list(run.model.hidden) == [128] and run.seed == 0
+    assert run.features.name == "none"
+    assert "net.1.weight" in run.state
 
 
 @pytest.mark.parametrize("method", ["prune", "quantize", "distill"])
@@ -37,7 +43,7 @@ def test_each_method_writes_model_and_table(run_dir: Path, method: str) -> None:
         run_dir=str(run_dir), method=method, latency_rounds=2, distill_epochs=3
     )
     result = compress_run(job)
-    assert (run_dir / f"model.{method}.pt").is_file()
+    assert (run_dir / compressed_model_name(method)).is_file()
     on_disk = json.loads((run_dir / f"compression_{method}.json").read_text())
     assert on_disk["method"] == method
     original, compressed = on_disk["rows"]
@@ -45,7 +51,7 @@ def test_each_method_writes_model_and_table(run_dir: Path, method: str) -> None:
         for key in ("file_bytes", "weights", "nonzero_weights", "test_accuracy",
                     "latency_ms_b1", "latency_ms_b64"):
             assert row[key] >= 0, key
-    assert compressed["file_bytes"] == (run_dir / f"model.{method}.pt").stat().st_size
+    assert compressed["file_bytes"] == (run_dir / compressed_model_name(method)).stat().st_size
     assert original["file_bytes"] == (run_dir / "model.pt").stat().st_size
     assert compressed["file_bytes"] < original["file_bytes"]
     assert result["x_smaller_file"] == pytest.approx(
