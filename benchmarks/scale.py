@@ -186,6 +186,7 @@ def main() -> None:
                         help="strategy.fraction_train for each --clients entry")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--privacy", choices=["none", "dp_sgd"], default="none")
+    parser.add_argument("--name", default=NAME, help="results file name (default: scale)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--overrides", nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -204,7 +205,7 @@ def main() -> None:
         points.append(point)
     data = {"privacy": args.privacy, "rounds": args.rounds, "machine": machine(),
             "points": points}
-    json_path, md_path = write(NAME, data, report(points, args.privacy, args.rounds))
+    json_path, md_path = write(args.name, data, report(points, args.privacy, args.rounds))
     print(f"wrote {json_path} and {md_path}")
 
 

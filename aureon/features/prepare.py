@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from aureon.config import DatasetConfig, FeaturesConfig, ScatteringFeaturesConfig
 from aureon.data import Dataset, load_dataset
 from aureon.features.cache import cached_arrays, content_key, default_cache_dir
@@ -16,7 +18,7 @@ def _scattered(dataset: Dataset, config: ScatteringFeaturesConfig) -> Dataset:
     key = content_key([dataset.x_train, dataset.x_test], settings)
     cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
 
-    def compute() -> list:
+    def compute() -> list[np.ndarray]:
         return [
             scattering_features(x, J=config.J, orientations=config.orientations)
             for x in (dataset.x_train, dataset.x_test)
