@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -12,6 +13,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = REPO.parent / "shared" / "data" / "mnist"
 PRESET = "+experiment=mnist_dp"
+
+
+def default_mnist_path() -> str | None:
+    """$AUREON_MNIST_PATH, else ../shared/data/mnist beside the repo if it exists."""
+    from_env = os.environ.get("AUREON_MNIST_PATH")
+    if from_env:
+        return from_env
+    return str(DEFAULT_MNIST) if DEFAULT_MNIST.is_dir() else None
 
 
 def add_mnist_argument(parser: argparse.ArgumentParser) -> None:

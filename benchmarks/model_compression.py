@@ -18,7 +18,6 @@ with <= 1 point lost.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import default_mnist_path  # noqa: E402
 from benchmarks._report import machine, markdown_table, write  # noqa: E402
 
 MODELS: dict[str, list[str]] = {
@@ -66,7 +66,7 @@ def _targets(method: str, r: dict[str, Any]) -> dict[str, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mnist-path", default=os.environ.get("AUREON_MNIST_PATH"))
+    parser.add_argument("--mnist-path", default=default_mnist_path())
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--run-dir", nargs="*", default=[], metavar="MODEL=PATH")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import default_mnist_path  # noqa: E402
 from benchmarks._report import machine, markdown_table, write  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,8 +86,8 @@ def _per_client(results: dict[str, Any]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mnist-path", default=os.environ.get("AUREON_MNIST_PATH"),
-                        help="folder with MNIST's IDX files (default: $AUREON_MNIST_PATH)")
+    parser.add_argument("--mnist-path", default=default_mnist_path(),
+                        help="folder with MNIST's IDX files (default: $AUREON_MNIST_PATH, else ../shared/data/mnist)")
     parser.add_argument("--clients", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))

@@ -46,7 +46,10 @@ class DpPlan:
     grad_sample_mode: str
 
 
-@lru_cache(maxsize=64)
+# One entry per distinct client size a process serves: a simulation worker serves
+# hundreds of clients, and Opacus' bisection costs 1-3 s for small clients, so an
+# evicted entry would be paid again every round.
+@lru_cache(maxsize=8192)
 def _calibrate(
     target_epsilon: float, target_delta: float, sample_rate: float, steps: int, accountant: str
 ) -> float:
