@@ -163,13 +163,13 @@ def report(
 
 def recipe(base: list[str]) -> dict[str, Any]:
     """The resolved recipe and the noise multiplier AUREON calibrates for client 0."""
-    from aureon.data import client_indices
-    from aureon.features import prepare_dataset
+    from aureon.data import client_indices, load_dataset
     from aureon.launch.run_config import compose_config
     from aureon.privacy import plan_dp
 
     config = compose_config(base)
-    dataset = prepare_dataset(config.dataset, config.seed, config.features)
+    # partition sizes only: labels, which the features transform leaves alone
+    dataset = load_dataset(config.dataset, config.seed)
     idx = client_indices(dataset.y_train, config.partition, 0, config.num_clients, config.seed)
     plan = plan_dp(config.privacy, num_examples=len(idx), batch_size=config.train.batch_size,
                    local_epochs=config.train.local_epochs, num_rounds=config.num_rounds)

@@ -71,11 +71,11 @@ class PlainRecipe:
 
 def recipe_from(config: Any) -> PlainRecipe:
     """The recipe and AUREON's calibrated noise multiplier for each partition."""
-    from aureon.data import client_indices
-    from aureon.features import prepare_dataset
+    from aureon.data import client_indices, load_dataset
     from aureon.privacy import plan_dp
 
-    dataset = prepare_dataset(config.dataset, config.seed, config.features)
+    # partition sizes only: labels, which the features transform leaves alone
+    dataset = load_dataset(config.dataset, config.seed)
     plans = [
         plan_dp(
             config.privacy,

@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import default_mnist_path  # noqa: E402
 from benchmarks._report import machine, markdown_table, write  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 
 SETTINGS: dict[str, list[str]] = {
     "none": ["compression=none"],
@@ -44,14 +43,8 @@ def _base_overrides(args: argparse.Namespace) -> tuple[list[str], str]:
     common = [f"num_clients={args.clients}", "privacy=dp_sgd"]
     if args.rounds is not None:
         common.append(f"num_rounds={args.rounds}")
-    if (REPO / "conf" / "experiment" / "mnist_dp.yaml").is_file():
-        over = ["+experiment=mnist_dp", *common]
-        described = "the tuned recipe conf/experiment/mnist_dp.yaml"
-    else:
-        over = [*common, "model=cnn"]
-        described = (
-            "conf/config.yaml's DP-SGD defaults (conf/experiment/mnist_dp.yaml did not exist)"
-        )
+    over = ["+experiment=mnist_dp", *common]
+    described = "the tuned recipe conf/experiment/mnist_dp.yaml"
     if args.mnist_path:
         over += ["dataset=mnist", f"dataset.path={args.mnist_path}"]
         described += "; full MNIST (60,000 train / 10,000 test)"

@@ -8,6 +8,7 @@ from aureon.strategies.norm_bounding import NormBounding
 from aureon.strategies.round_recorder import RoundRecorder
 from aureon.strategies.secure_aggregation import SecureAggregation
 from aureon.strategies.update_validator import UpdateValidator
+from aureon.strategies.wrapper import StrategyWrapper
 
 __all__ = [
     "CompressedTransport",
@@ -15,6 +16,7 @@ __all__ = [
     "RoundLedger",
     "RoundRecorder",
     "SecureAggregation",
+    "StrategyWrapper",
     "UpdateValidator",
     "build_strategy",
     "with_compression",

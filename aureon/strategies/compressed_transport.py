@@ -23,12 +23,13 @@ from aureon.compression import Codec, build_codec, encode_weights, is_compressed
 from aureon.compression.transport import plain_arrays, weights_from_content
 from aureon.config import CompressionConfig
 from aureon.seeding import derive_seed
+from aureon.strategies.wrapper import StrategyWrapper
 
 MALFORMED_UPDATE_CODE = 4002
 DOWNLOAD_SEED_STREAM = 0xC0DEC  # keeps the server's rounding noise apart from every client's
 
 
-class CompressedTransport(Strategy):
+class CompressedTransport(StrategyWrapper):
     """Encodes the global model with ``download``; decodes compressed client replies.
 
     Replies carry deltas against the weights sent in the same round; the
@@ -38,12 +39,9 @@ class CompressedTransport(Strategy):
     """
 
     def __init__(self, inner: Strategy, *, download: Codec) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.download = download
         self._sent: dict[int, dict[str, np.ndarray]] = {}
-
-    def summary(self) -> None:
-        self.inner.summary()
 
     def _sent_weights(self, messages: list[Message], arrays: ArrayRecord) -> dict[str, np.ndarray]:
         """The weights the messages carry (what clients compute their deltas against)."""
@@ -104,11 +102,6 @@ class CompressedTransport(Strategy):
     ) -> Iterable[Message]:
         messages = list(self.inner.configure_evaluate(server_round, arrays, config, grid))
         return self._encode(messages, self._sent_weights(messages, arrays))
-
-    def aggregate_evaluate(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> MetricRecord | None:
-        return self.inner.aggregate_evaluate(server_round, replies)
 
 
 def with_compression(inner: Strategy, config: CompressionConfig, *, seed: int) -> Strategy:

@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from logging import INFO
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
 from flwr.common.logger import log
-from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
+from aureon.strategies.wrapper import ReferenceKeepingWrapper
 
 
 def bound_update(
@@ -40,24 +40,14 @@ def bound_update(
     return bounded, norm
 
 
-class NormBounding(Strategy):
+class NormBounding(ReferenceKeepingWrapper):
     """Delegates to ``inner`` after scaling each update down to at most ``max_norm``."""
 
     def __init__(self, inner: Strategy, *, max_norm: float) -> None:
         if not (math.isfinite(max_norm) and max_norm > 0):
             raise ValueError(f"max_norm must be a finite number > 0, got {max_norm!r}")
-        self.inner = inner
+        super().__init__(inner)
         self.max_norm = max_norm
-        self._reference: dict[int, dict[str, np.ndarray]] = {}
-
-    def summary(self) -> None:
-        self.inner.summary()
-
-    def configure_train(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        self._reference = {server_round: {name: a.numpy() for name, a in arrays.items()}}
-        return self.inner.configure_train(server_round, arrays, config, grid)
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -81,13 +71,3 @@ class NormBounding(Strategy):
             )
             bounded.append(Message(content=content, metadata=reply.metadata))
         return self.inner.aggregate_train(server_round, bounded)
-
-    def configure_evaluate(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        return self.inner.configure_evaluate(server_round, arrays, config, grid)
-
-    def aggregate_evaluate(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> MetricRecord | None:
-        return self.inner.aggregate_evaluate(server_round, replies)

@@ -13,6 +13,7 @@ from flwr.serverapp.strategy import Strategy
 from aureon import keys
 from aureon.tracking.records import ClientRound, Failure
 from aureon.tracking.wire import message_wire_bytes
+from aureon.strategies.wrapper import StrategyWrapper
 
 
 def _number(metrics: MetricRecord, key: str) -> float | None:
@@ -32,7 +33,7 @@ def _reply_order(message: Message) -> tuple[int, float]:
     return (0, -1 if pid is None else pid)
 
 
-class RoundRecorder(Strategy):
+class RoundRecorder(StrategyWrapper):
     """Delegates every hook to ``inner``; records bytes, metrics and failures per round.
 
     A cross-cutting concern, so it wraps a strategy (as Flower's DP wrappers do)
@@ -40,14 +41,11 @@ class RoundRecorder(Strategy):
     """
 
     def __init__(self, inner: Strategy) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._bytes_down: dict[int, int] = {}
         self._round_started: dict[int, float] = {}
         self._clients: dict[int, list[ClientRound]] = {}
         self._failures: dict[int, list[Failure]] = {}
-
-    def summary(self) -> None:
-        self.inner.summary()
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -85,11 +83,6 @@ class RoundRecorder(Strategy):
         self._clients[server_round] = clients
         self._failures[server_round] = failures
         return self.inner.aggregate_train(server_round, ordered)
-
-    def configure_evaluate(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        return self.inner.configure_evaluate(server_round, arrays, config, grid)
 
     def aggregate_evaluate(
         self, server_round: int, replies: Iterable[Message]

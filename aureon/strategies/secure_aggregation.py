@@ -45,6 +45,7 @@ from aureon.privacy.secagg import SecAggServer, SecAggSettings, wire
 from aureon.privacy.secagg.vector import VectorLayout
 from aureon.seeding import derive_seed
 from aureon.strategies.ledger import RoundLedger
+from aureon.strategies.wrapper import StrategyWrapper
 
 PLAIN_METRICS_SKIPPED = (keys.PARTITION_ID, keys.NUM_EXAMPLES)
 
@@ -59,7 +60,7 @@ class _Session:
     recorded: int = 0  # rejections already written to the ledger
 
 
-class SecureAggregation(Strategy):
+class SecureAggregation(StrategyWrapper):
     """Runs SecAgg/SecAgg+ around ``inner``'s sampling and aggregation."""
 
     def __init__(
@@ -73,7 +74,7 @@ class SecureAggregation(Strategy):
         num_rounds: int | None = None,
     ) -> None:
         settings.check()
-        self.inner = inner
+        super().__init__(inner)
         self.settings = settings
         self.ledger = ledger
         self.seed = seed
@@ -85,9 +86,6 @@ class SecureAggregation(Strategy):
         self._current: _Session | None = None  # the round being trained
         self._next: _Session | None = None  # the next round, set up during this one's unmasking
         self._adverts: dict[int, ConfigRecord] = {}  # public keys clients advertised ahead
-
-    def summary(self) -> None:
-        self.inner.summary()
 
     # ---------------------------------------------------------------- helpers
     def _exchange(
@@ -339,15 +337,6 @@ class SecureAggregation(Strategy):
         return self.inner.aggregate_train(server_round, [summary])
 
     # --------------------------------------------------------------- evaluate
-    def configure_evaluate(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        return self.inner.configure_evaluate(server_round, arrays, config, grid)
-
-    def aggregate_evaluate(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> MetricRecord | None:
-        return self.inner.aggregate_evaluate(server_round, replies)
 
 
 def _mean_plain_metrics(contents: list[RecordDict]) -> MetricRecord:

@@ -15,18 +15,18 @@ from collections.abc import Iterable
 from logging import WARNING
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.app import ArrayRecord, Message, MetricRecord
 from flwr.common.logger import log
-from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
 from aureon.strategies.ledger import RoundLedger
+from aureon.strategies.wrapper import ReferenceKeepingWrapper
 
 STAGE = "update-validation"
 
 
-class UpdateValidator(Strategy):
+class UpdateValidator(ReferenceKeepingWrapper):
     """Delegates to ``inner`` after dropping replies that fail ``check_reply``.
 
     A reply is refused when it has no ArrayRecord ``arrays`` or MetricRecord,
@@ -38,19 +38,9 @@ class UpdateValidator(Strategy):
     def __init__(
         self, inner: Strategy, *, ledger: RoundLedger, max_update_norm: float | None = None
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.ledger = ledger
         self.max_update_norm = max_update_norm
-        self._reference: dict[int, dict[str, np.ndarray]] = {}
-
-    def summary(self) -> None:
-        self.inner.summary()
-
-    def configure_train(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        self._reference = {server_round: {name: a.numpy() for name, a in arrays.items()}}
-        return self.inner.configure_train(server_round, arrays, config, grid)
 
     def check_reply(self, reply: Message, reference: dict[str, np.ndarray]) -> str | None:
         """Why ``reply`` cannot be aggregated, or None if it can."""
@@ -130,13 +120,3 @@ class UpdateValidator(Strategy):
         node_id = reply.metadata.src_node_id
         log(WARNING, "round %d: update of node %d rejected: %s", server_round, node_id, reason)
         self.ledger.reject(server_round, node_id=node_id, stage=STAGE, reason=reason)
-
-    def configure_evaluate(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        return self.inner.configure_evaluate(server_round, arrays, config, grid)
-
-    def aggregate_evaluate(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> MetricRecord | None:
-        return self.inner.aggregate_evaluate(server_round, replies)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flwr.app import ArrayRecord
 from flwr.serverapp.strategy import FedAdam, FedAvgM
 
 from aureon.federated.rounds import capture_strategy_state, restore_strategy_state

@@ -116,7 +116,6 @@ def test_the_masked_input_of_a_client_is_uniform_and_independent_of_its_update()
     length = 20_000
     bits = 32
     rng = np.random.default_rng(6)
-    nodes = [1, 2, 3]
     raw = np.clip(rng.normal(0.0, 0.5, length), -2, 2)
     updates = {1: raw, 2: rng.uniform(-2, 2, length), 3: rng.uniform(-2, 2, length)}
     weights = {1: 1000, 2: 500, 3: 700}
