@@ -23,7 +23,15 @@ if TYPE_CHECKING:
 
 
 def require(ok: bool, key: str, value: Any, expected: str) -> None:
-    """Raise a ConfigError naming the key, the value received and what was expected."""
+    """Raise a ConfigError naming the key, the value received and what was expected.
+
+    A float value must also be finite, whatever ``ok`` says: ``inf > 0`` holds,
+    and a run with ``train.lr=inf`` "finished" with every update rejected.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        ok = False
+        if "finite" not in expected:
+            expected = f"a finite number {expected}"
     if not ok:
         raise ConfigError(
             f"{key} must be {expected}, got {value!r} "
@@ -360,6 +368,9 @@ class DpSgdConfig(PrivacyConfig):
     max_grad_norm: float = 1.0
     accountant: str = "rdp"
     grad_sample_mode: str = "hooks"
+    # Benchmarks only: derive the noise and Poisson sampling from the run seed. The
+    # guarantee then does not hold against anyone who knows the seed; deployment refuses it.
+    reproducible_noise: bool = False
 
     def validate(self) -> None:
         require(
@@ -665,6 +676,25 @@ class NormBoundConfig:
         )
 
 
+@dataclass
+class AggregationConfig:
+    """Bounds on what one client can weigh in any aggregate (plain and secure).
+
+    A reply declaring more than ``max_weight`` examples counts as ``max_weight``:
+    without a cap, one client declaring 10^9 examples would set the mean alone.
+    """
+
+    max_weight: float = 10000.0
+
+    def validate(self) -> None:
+        require(
+            math.isfinite(self.max_weight) and self.max_weight > 0,
+            "aggregation.max_weight",
+            self.max_weight,
+            "a finite number > 0",
+        )
+
+
 FAULT_MODES = ("sign_flip", "scale")
 
 
@@ -717,6 +747,11 @@ class DeploymentConfig:
 
 
 # ---------------------------------------------------------------------- top
+# Far beyond any experiment here; a typo such as num_rounds=1000000 would otherwise
+# start a run that never ends and calibrates DP noise for a million rounds.
+MAX_NUM_ROUNDS = 100_000
+
+
 @dataclass
 class AureonConfig:
     """The whole run. Group choices live in conf/config.yaml's defaults list."""
@@ -736,13 +771,19 @@ class AureonConfig:
     secure_aggregation: SecureAggregationConfig = MISSING
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     norm_bound: NormBoundConfig = field(default_factory=NormBoundConfig)
+    aggregation: AggregationConfig = field(default_factory=AggregationConfig)
     faults: FaultsConfig = field(default_factory=FaultsConfig)
     deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
     resume: str | None = None  # a run directory to continue from its last checkpoint
 
     def validate(self) -> None:
         require(self.num_clients >= 1, "num_clients", self.num_clients, "an integer >= 1")
-        require(self.num_rounds >= 1, "num_rounds", self.num_rounds, "an integer >= 1")
+        require(
+            1 <= self.num_rounds <= MAX_NUM_ROUNDS,
+            "num_rounds",
+            self.num_rounds,
+            f"an integer in [1, {MAX_NUM_ROUNDS}]",
+        )
         require(self.seed >= 0, "seed", self.seed, "an integer >= 0")
         for part in (
             self.dataset,
@@ -756,6 +797,7 @@ class AureonConfig:
             self.secure_aggregation,
             self.validation,
             self.norm_bound,
+            self.aggregation,
             self.faults,
             self.deployment,
         ):
@@ -850,6 +892,14 @@ def check_aggregation(config: AureonConfig) -> None:
         config.compression.name,
         f"{only_sums}: masked inputs are uniform residues no codec can shrink, and "
         "secure_aggregation.quantization_bits already sets the upload precision",
+    )
+    secure_weight = getattr(secure, "max_weight", 0)
+    require(
+        secure_weight <= config.aggregation.max_weight,
+        "secure_aggregation.max_weight",
+        secure_weight,
+        f"<= aggregation.max_weight ({config.aggregation.max_weight:g}): a client weighs no more "
+        "in a secure sum than in a plain one",
     )
     secure.settings().for_round(sampled)
 

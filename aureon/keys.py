@@ -41,6 +41,9 @@ STATE_PRIVACY = "aureon.privacy"
 STATE_ACCOUNTANT = "accountant"
 STATE_RESIDUAL = "aureon.compression.residual"  # top-k error feedback (ArrayRecord)
 STATE_SECAGG = "aureon.secagg"  # this round's secure-aggregation secrets (ConfigRecord)
+# the last secure-aggregation setup accepted (round, seed commitment): no secrets, must
+# outlive the process and never move back, so a restarted client refuses a second setup
+STATE_SECAGG_PROGRESS = "aureon.secagg.progress"
 
 # run_config key that carries Hydra overrides for `flwr run .`
 RUN_CONFIG_OVERRIDES = "overrides"
@@ -54,5 +57,10 @@ SECAGG_UNMASK = "query.secagg_unmask"  # stage 4: shares that remove the masks
 # Deployment: node config entries set by `python -m clients`, and the run's identity
 NODE_STATE_DIR = "state-dir"  # where a client persists state that must survive a restart
 NODE_OVERRIDES = "overrides"  # the client's own Hydra overrides (its data path, ...)
+# The client's privacy floor (set by its operator, never by the server; see aureon.privacy.floor)
+NODE_REQUIRE_DP = "aureon-require-dp"
+NODE_MAX_EPSILON = "aureon-max-epsilon"
+NODE_MAX_DELTA = "aureon-max-delta"
+NODE_DEPLOYMENT = "aureon-deployment"  # a real client process: reproducible noise is refused
 RUN_KEY = "aureon-run-key"  # train ConfigRecord: one experiment's id, kept across a server resume
 RUN_CONFIG_RUN_DIR = "run-dir"

@@ -3,6 +3,9 @@
     python -m server certs --out certs --hosts 127.0.0.1,localhost --nodes 3
     python -m server --certs certs num_rounds=3 dataset=digits
     python -m server --certs certs resume=outputs/deploy/<run>
+
+SuperNodes dial ``--host:--port`` (the Fleet API only); the Control API that
+registers nodes and submits runs listens on ``127.0.0.1:--control-port``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
-from aureon.exceptions import AureonError
+from aureon.cli import run_cli
 
 
 def _certs(argv: list[str]) -> int:
@@ -27,18 +30,23 @@ def _certs(argv: list[str]) -> int:
     parser.add_argument("--valid-days", type=int, default=365)
     args = parser.parse_args(argv)
     files = generate_certs(out=args.out, hosts=args.hosts.split(","), nodes=args.nodes, valid_days=args.valid_days)
-    print(f"CA {files.ca_cert}; server {files.server_cert} for {args.hosts}; {args.nodes} node key pairs in {files.out / 'nodes'}")
-    print("Give each client ca.crt and its own nodes/node-<i> (private key); keep ca.key and server.key on the server.")
+    print(f"CA {files.ca_cert}; server {files.server_cert} for {args.hosts}; app-signing key {files.app_signing_key}; "
+          f"{args.nodes} node key pairs in {files.out / 'nodes'}")
+    print(f"Give each client {files.ca_cert.name} and {files.trusted_entities.name}; keep ca.key, server.key and "
+          f"{files.app_signing_key.name} on the server. Clients make their own node keys (`python -m clients keygen`) "
+          "and send only the .pub file, which goes into nodes/.")
     return 0
 
 
 def _serve(argv: list[str]) -> int:
     from aureon.launch.deploy import ServeOptions, serve
-    from aureon.launch.superlink import INSECURE_WARNING
+    from aureon.launch.superlink import DEFAULT_CONTROL_PORT, INSECURE_WARNING
 
     parser = argparse.ArgumentParser(prog="python -m server", description="Start a SuperLink and run AUREON's ServerApp on it.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all interfaces)")
-    parser.add_argument("--port", type=int, default=9092)
+    parser.add_argument("--port", type=int, default=9092, help="the port SuperNodes dial (Fleet API only)")
+    parser.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT,
+                        help="Control API port, on 127.0.0.1 only (reach it remotely through an SSH tunnel)")
     parser.add_argument("--certs", type=Path, default=Path("certs"), help="folder made by `python -m server certs`")
     parser.add_argument("--node-keys", type=Path, nargs="*", default=[], help="node public keys to register (default: <certs>/nodes/*.pub)")
     parser.add_argument("--no-node-auth", action="store_true", help="TLS but no node authentication")
@@ -52,6 +60,7 @@ def _serve(argv: list[str]) -> int:
     options = ServeOptions(
         host=args.host,
         port=args.port,
+        control_port=args.control_port,
         certs_dir=None if args.insecure else args.certs,
         node_keys=args.node_keys,
         node_auth=not args.no_node_auth,
@@ -69,18 +78,13 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if argv[:1] == ["certs"]:
-            return _certs(argv[1:])
-        return _serve(argv)
-    except AureonError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if argv[:1] == ["certs"]:
+        return _certs(argv[1:])
+    return _serve(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -9,15 +9,18 @@ see aureon.compression.int8_io) and a table (compression_<method>.json and
     quantization=static|dynamic                           (quantize)
     student_fraction=0.25 distill_epochs=30 temperature=4 (distill)
     latency_rounds=30 seed=0
+
+A bad argument or a damaged run folder (config.yaml, model.pt) ends the
+command with one line on stderr (``error: ...``) and exit code 2; ``--debug``
+or ``AUREON_DEBUG=1`` adds the traceback.
 """
 
 from __future__ import annotations
 
-import sys
-
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from aureon.cli import run_cli
 from aureon.compression.model_job import compress_run, markdown
 from aureon.config import ModelCompressionJob
 from aureon.exceptions import AureonError
@@ -40,20 +43,21 @@ def parse(argv: list[str]) -> ModelCompressionJob:
     return job
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def compress_command(argv: list[str]) -> int:
+    """Parse ``argv``, compress, print the table; errors propagate to ``run_cli``."""
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return 0
-    try:
-        job = parse(argv)
-        result = compress_run(job)
-    except AureonError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    job = parse(argv)
+    result = compress_run(job)
     print(markdown(result))
     print(f"wrote {result['model_file']} and compression_{job.method}.json/.md in {job.run_dir}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command's exit code: 0, or 2 after one ``error: ...`` line on stderr."""
+    return run_cli(compress_command, argv)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ a message or its reply, as a faulty network or client would.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import numpy as np
 from flwr.app import Context, Error, Message, RecordDict
@@ -24,7 +26,11 @@ HANDLER_EXCEPTION_CODE = 2
 
 
 class InProcessGrid(Grid):
-    """``num_nodes`` nodes, node i holding partition i, all served by ``client_app``."""
+    """``num_nodes`` nodes, node i holding partition i, all served by ``client_app``.
+
+    Each node has its own state directory (its privacy ledger) under
+    ``state_root``, a temporary directory unless given.
+    """
 
     def __init__(
         self,
@@ -33,7 +39,11 @@ class InProcessGrid(Grid):
         num_nodes: int,
         seed: int = 0,
         intercept: Intercept | None = None,
+        state_root: Path | None = None,
     ) -> None:
+        if state_root is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="aureon-grid-")
+            state_root = Path(self._tmp.name)
         ids = np.random.default_rng(seed).choice(1 << 62, size=num_nodes, replace=False)
         self.node_ids = [int(i) + 1 for i in ids]
         self.app = client_app
@@ -42,7 +52,11 @@ class InProcessGrid(Grid):
             node_id: Context(
                 run_id=1,
                 node_id=node_id,
-                node_config={keys.NODE_PARTITION_ID: i, keys.NODE_NUM_PARTITIONS: num_nodes},
+                node_config={
+                    keys.NODE_PARTITION_ID: i,
+                    keys.NODE_NUM_PARTITIONS: num_nodes,
+                    keys.NODE_STATE_DIR: str(state_root / f"partition-{i}"),
+                },
                 state=RecordDict(),
                 run_config={},
             )

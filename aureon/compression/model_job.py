@@ -20,11 +20,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from aureon.compression.distillation import count_parameters, distill, student_config
 from aureon.compression.measure import accuracy, agreement, count_weights, latencies_ms
+from aureon.compression.model_io import load_into, load_state_file
 from aureon.compression.pruning import prune_global_magnitude, weight_sparsity
 from aureon.compression.quantization import quantize_model_int8, save_quantized
 from aureon.compression.sparse_io import save_sparse
@@ -36,7 +39,7 @@ from aureon.config import (
     ModelConfig,
     TrainConfig,
 )
-from aureon.exceptions import ConfigError
+from aureon.exceptions import ConfigError, describe
 from aureon.features import prepare_dataset
 from aureon.models import build_model
 
@@ -91,20 +94,39 @@ def load_run(run_dir: Path) -> FinishedRun:
                 f"run_dir={str(run_dir)!r} must be a finished run's folder holding config.yaml "
                 f"and model.pt; {path.name} is missing"
             )
-    raw = OmegaConf.load(config_path)
-    typed: dict[str, Any] = {}
-    raw.setdefault("features", {"name": "none"})  # runs from before the features group
-    for group, key in (("dataset", "name"), ("features", "name"), ("model", "_target_")):
-        option = _group_option(group, raw[group], key)
-        merged = OmegaConf.merge(OmegaConf.structured(option), raw[group])
-        typed[group] = OmegaConf.to_object(merged)
+    typed, seed = _read_run_config(config_path)
     return FinishedRun(
         dataset=typed["dataset"],
         features=typed["features"],
         model=typed["model"],
-        seed=int(raw.get("seed", 0)),
-        state=torch.load(model_path, weights_only=True),
+        seed=seed,
+        state=load_state_file(model_path),
     )
+
+
+# What OmegaConf and PyYAML raise on a damaged or hand-edited config.yaml.
+_CONFIG_ERRORS = (OmegaConfBaseException, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError)
+
+
+def _read_run_config(config_path: Path) -> tuple[dict[str, Any], int]:
+    """The dataset, features and model configs and the seed from a run's config.yaml."""
+    try:
+        raw = OmegaConf.load(config_path)
+        if not isinstance(raw, DictConfig):
+            raise ConfigError(f"{config_path}: expected a mapping of config groups, got a list")
+        typed: dict[str, Any] = {}
+        raw.setdefault("features", {"name": "none"})  # runs from before the features group
+        for group, key in (("dataset", "name"), ("features", "name"), ("model", "_target_")):
+            if not isinstance(raw.get(group), DictConfig):
+                raise ConfigError(f"{config_path}: has no {group} section")
+            option = _group_option(group, raw[group], key)
+            merged = OmegaConf.merge(OmegaConf.structured(option), raw[group])
+            typed[group] = OmegaConf.to_object(merged)
+        return typed, int(raw.get("seed", 0))
+    except ConfigError:
+        raise
+    except _CONFIG_ERRORS as err:
+        raise ConfigError(f"{config_path}: not a readable run config ({describe(err)})") from err
 
 
 def _builder(model_config: ModelConfig, input_shape: tuple[int, ...], num_classes: int, seed: int):
@@ -242,8 +264,7 @@ def compress_run(job: ModelCompressionJob) -> dict[str, Any]:
     dataset = prepare_dataset(run.dataset, seed, run.features)
     data = split_server_data(dataset.x_test, dataset.y_test)
     build = _builder(model_config, dataset.input_shape, dataset.num_classes, seed)
-    teacher = build()
-    teacher.load_state_dict(state)
+    teacher = load_into(build(), state, run_dir / "model.pt")
     teacher.eval()
     out_path = run_dir / compressed_model_name(job.method)
     compressed, size, details = compress(

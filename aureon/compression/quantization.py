@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from aureon.compression.int8_io import load_int8_state, save_int8_state
+from aureon.compression.model_io import load_into
 
 SCHEMES = ("static", "dynamic")
 CALIBRATION_EXAMPLES = 1024
@@ -146,5 +147,4 @@ def load_quantized(
         raise ValueError("loading a static int8 model needs example_x (one input example)")
     template = quantize_model_int8(float_model, scheme, example_x if example_x is not None else np.empty(0))
     with quiet_torch_ao():
-        template.load_state_dict(load_int8_state(path))
-    return template
+        return load_into(template, load_int8_state(path), path)

@@ -10,11 +10,16 @@ smaller, so dense tensors (biases) stay dense.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+
+from aureon.compression.model_io import load_torch_file
+from aureon.exceptions import ModelFileError
 
 FORMAT = "aureon-bitmask-v1"
 
@@ -42,22 +47,62 @@ def pack_sparse(state: Mapping[str, torch.Tensor]) -> dict[str, object]:
     return {"format": FORMAT, "tensors": tensors}
 
 
-def unpack_sparse(packed: Mapping[str, object]) -> dict[str, torch.Tensor]:
-    """The dense state dict ``pack_sparse`` stored."""
-    if packed.get("format") != FORMAT:
-        raise ValueError(f"not an {FORMAT} file: format is {packed.get('format')!r}")
+def _fail(source: str, what: str) -> ModelFileError:
+    """The one error format of this reader: ``<file>: <what>``."""
+    return ModelFileError(f"{source}: {what}")
+
+
+def _shape(source: str, name: str, entry: Mapping[str, Any]) -> tuple[int, ...]:
+    """The stored shape: a list of non-negative integers."""
+    shape = entry.get("shape")
+    if not isinstance(shape, (list, tuple)) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise _fail(source, f"tensor {name!r} has shape {shape!r}, expected a list of sizes >= 0")
+    return tuple(shape)
+
+
+def _unpack_bitmask(source: str, name: str, entry: Mapping[str, Any]) -> torch.Tensor:
+    """One bitmask entry back to a dense tensor, every size checked against the others."""
+    shape = _shape(source, name, entry)
+    numel = math.prod(shape)
+    mask, values = entry.get("mask"), entry.get("values")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.uint8 or mask.dim() != 1:
+        raise _fail(source, f"tensor {name!r}: mask must be a 1-D uint8 tensor")
+    if mask.numel() != (numel + 7) // 8:
+        raise _fail(
+            source, f"tensor {name!r}: mask has {mask.numel()} bytes, shape {shape} needs {(numel + 7) // 8}"
+        )
+    if not isinstance(values, torch.Tensor) or not values.is_floating_point() or values.dim() != 1:
+        raise _fail(source, f"tensor {name!r}: values must be a 1-D floating tensor")
+    keep = np.unpackbits(mask.numpy(), count=numel).astype(bool)
+    if int(keep.sum()) != values.numel():
+        raise _fail(
+            source, f"tensor {name!r}: mask keeps {int(keep.sum())} values, file holds {values.numel()}"
+        )
+    flat = torch.zeros(numel, dtype=values.dtype)
+    flat[torch.from_numpy(keep)] = values
+    return flat.reshape(shape)
+
+
+def unpack_sparse(packed: Mapping[str, object], source: str = "sparse state") -> dict[str, torch.Tensor]:
+    """The dense state dict ``pack_sparse`` stored; ``source`` names the file in errors."""
+    if not isinstance(packed, Mapping) or packed.get("format") != FORMAT:
+        found = packed.get("format") if isinstance(packed, Mapping) else type(packed).__name__
+        raise _fail(source, f"not an {FORMAT} file: format is {found!r}")
+    tensors = packed.get("tensors")
+    if not isinstance(tensors, Mapping):
+        raise _fail(source, "holds no 'tensors' mapping")
     state: dict[str, torch.Tensor] = {}
-    for name, entry in packed["tensors"].items():  # type: ignore[union-attr]
+    for name, entry in tensors.items():
+        if not isinstance(name, str) or not isinstance(entry, Mapping):
+            raise _fail(source, f"entry {name!r} is not a named mapping")
         if "dense" in entry:
+            if not isinstance(entry["dense"], torch.Tensor):
+                raise _fail(source, f"tensor {name!r}: dense value is not a tensor")
             state[name] = entry["dense"]
-            continue
-        shape = tuple(entry["shape"])
-        numel = int(np.prod(shape, dtype=np.int64))
-        keep = np.unpackbits(entry["mask"].numpy(), count=numel).astype(bool)
-        values = entry["values"]
-        flat = torch.zeros(numel, dtype=values.dtype)
-        flat[torch.from_numpy(keep)] = values
-        state[name] = flat.reshape(shape)
+        else:
+            state[name] = _unpack_bitmask(source, name, entry)
     return state
 
 
@@ -68,5 +113,5 @@ def save_sparse(state: Mapping[str, torch.Tensor], path: Path) -> int:
 
 
 def load_sparse(path: Path) -> dict[str, torch.Tensor]:
-    """Read a file written by ``save_sparse`` back into a dense state dict."""
-    return unpack_sparse(torch.load(path, weights_only=True))
+    """Read a file written by ``save_sparse`` back into a dense state dict (ModelFileError if damaged)."""
+    return unpack_sparse(load_torch_file(path), source=str(path))

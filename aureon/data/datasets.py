@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from aureon.config import DatasetConfig
-from aureon.data.idx import MNIST_FILES, find_idx_file, read_idx
+from aureon.data.idx import find_idx_file, read_idx_images, read_idx_labels
 from aureon.exceptions import ConfigError, DataError
 
 
@@ -77,6 +77,23 @@ def load_mnist_subset(config: DatasetConfig, seed: int) -> Dataset:
     return Dataset(x_tr, y_tr, x_te, y_te, num_classes=10)
 
 
+MNIST_CLASSES = 10
+
+
+def _read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split's images (N, 1, H, W) in [0, 1] and labels, checked against each other."""
+    images_path = find_idx_file(folder, f"{split}-images-idx3-ubyte")
+    labels_path = find_idx_file(folder, f"{split}-labels-idx1-ubyte")
+    images = read_idx_images(images_path)
+    labels = read_idx_labels(labels_path, MNIST_CLASSES)
+    if len(images) != len(labels):
+        raise DataError(
+            f"{labels_path}: holds {len(labels)} labels but {images_path.name} "
+            f"holds {len(images)} images"
+        )
+    return images.astype(np.float32)[:, None] / 255.0, labels.astype(np.int64)
+
+
 def load_mnist_idx(config: DatasetConfig, seed: int) -> Dataset:
     """Full MNIST (60,000 + 10,000) from a folder of the standard IDX files."""
     del seed  # MNIST has its own train/test split
@@ -91,22 +108,15 @@ def load_mnist_idx(config: DatasetConfig, seed: int) -> Dataset:
             f"dataset.path={config.path!r} is not a folder; expected a folder holding "
             "MNIST's four IDX files"
         )
-    arrays = {
-        stem: read_idx(find_idx_file(folder, stem))
-        for stem in MNIST_FILES
-    }
-    x_tr = arrays["train-images-idx3-ubyte"].astype(np.float32)[:, None] / 255.0
-    x_te = arrays["t10k-images-idx3-ubyte"].astype(np.float32)[:, None] / 255.0
-    y_tr = arrays["train-labels-idx1-ubyte"].astype(np.int64)
-    y_te = arrays["t10k-labels-idx1-ubyte"].astype(np.int64)
-    for images, labels, split in ((x_tr, y_tr, "train"), (x_te, y_te, "t10k")):
-        if len(images) != len(labels):
-            raise DataError(
-                f"dataset.path={config.path!r}: {split} has {len(images)} images "
-                f"but {len(labels)} labels"
-            )
+    x_tr, y_tr = _read_split(folder, "train")
+    x_te, y_te = _read_split(folder, "t10k")
+    if x_tr.shape[2:] != x_te.shape[2:]:
+        raise DataError(
+            f"dataset.path={config.path!r}: train images are {x_tr.shape[2]}x{x_tr.shape[3]} "
+            f"but t10k images are {x_te.shape[2]}x{x_te.shape[3]}"
+        )
     x_tr, x_te = _standardise(x_tr, x_te)
-    return Dataset(x_tr, y_tr, x_te, y_te, num_classes=10)
+    return Dataset(x_tr, y_tr, x_te, y_te, num_classes=MNIST_CLASSES)
 
 
 LOADERS: dict[str, Callable[[DatasetConfig, int], Dataset]] = {

@@ -14,6 +14,7 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
+from aureon import keys
 from aureon.config import AureonConfig
 from aureon.federated.client import handle_evaluate
 from aureon.federated.client_state import train_with_persisted_state
@@ -23,11 +24,36 @@ from aureon.federated.server import run_server
 
 ConfigSource = Callable[[Context], AureonConfig]
 RunDirSource = Callable[[Context], Path]
+StateDirSource = Callable[[Context], Path]
 
 
-def make_client_app(config_source: ConfigSource) -> ClientApp:
+def partition_state_dirs(root: Path) -> StateDirSource:
+    """One state directory per simulated client under ``root`` (a run's ``clients/``)."""
+    return lambda context: Path(root) / f"partition-{int(context.node_config[keys.NODE_PARTITION_ID])}"
+
+
+def _with_state_dir(config_source: ConfigSource, state_dir_source: StateDirSource) -> ConfigSource:
+    """``config_source`` that first gives a node without a ``state-dir`` of its own one.
+
+    A SuperNode started by ``python -m clients`` brings its state directory in
+    its node config; simulated nodes get theirs from the run's side here.
+    """
+
+    def source(context: Context) -> AureonConfig:
+        if not context.node_config.get(keys.NODE_STATE_DIR):
+            context.node_config[keys.NODE_STATE_DIR] = str(state_dir_source(context))
+        return config_source(context)
+
+    return source
+
+
+def make_client_app(
+    config_source: ConfigSource, state_dir_source: StateDirSource | None = None
+) -> ClientApp:
     """A ClientApp whose handlers read the run's config from ``config_source``."""
     app = ClientApp()
+    if state_dir_source is not None:
+        config_source = _with_state_dir(config_source, state_dir_source)
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:

@@ -19,6 +19,13 @@ POOLED = -1  # the partition id under which the pooled data is reported
 SEED_STREAM = 1 << 30  # keeps the baseline's seeds apart from every client's
 
 
+def _noise_seed(config: AureonConfig, server_round: int) -> int | None:
+    """The benchmark opt-in seed of the DP noise; None (local entropy) otherwise."""
+    if isinstance(config.privacy, DpSgdConfig) and config.privacy.reproducible_noise:
+        return derive_seed(config.seed, SEED_STREAM, server_round) + 1
+    return None
+
+
 def run_centralized(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
     """Train on all training examples; one "round" is ``train.local_epochs`` epochs."""
     dataset = prepare_dataset(config.dataset, config.seed, config.features)
@@ -55,6 +62,7 @@ def run_centralized(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
             seed=derive_seed(config.seed, SEED_STREAM, server_round),
             dp=dp_plan,
             accountant=accountant,
+            reproducible_noise_seed=_noise_seed(config, server_round),
         )
         result = evaluate_model(
             model, dataset.x_test, dataset.y_test, batch_size=config.train.eval_batch_size

@@ -7,6 +7,7 @@ ClientApp in ``clients/`` stays a thin adapter and tests call them directly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
@@ -15,20 +16,18 @@ from aureon import keys
 from aureon.compression import UPLOAD_SEED_STREAM, received_state_dict, upload_entries
 from aureon.config import AureonConfig, DpSgdConfig
 from aureon.data import client_indices
+from aureon.data.fingerprint import dataset_fingerprint
+from aureon.exceptions import LedgerError, PrivacyBudgetExhausted, PrivacyRefused
 from aureon.features import prepare_dataset
-from aureon.exceptions import PrivacyBudgetExhausted
 from aureon.models import build_model
-from aureon.privacy import (
-    accountant_from_json,
-    accountant_to_json,
-    ensure_budget,
-    plan_dp,
-    spent_epsilon,
-)
+from aureon.privacy import plan_dp
+from aureon.privacy.floor import PrivacyFloor
+from aureon.privacy.ledger import LedgerStore, charge_round
 from aureon.seeding import derive_seed
 from aureon.training import evaluate_model, train_model
 
 BUDGET_EXHAUSTED_CODE = 4001
+PRIVACY_REFUSED_CODE = 4002  # the request is below the client's own privacy floor
 
 
 @dataclass(frozen=True)
@@ -62,24 +61,45 @@ def _partition(context: Context) -> tuple[int, int]:
     )
 
 
-def _load_accountant_state(context: Context) -> str | None:
-    record = context.state.config_records.get(keys.STATE_PRIVACY)
-    if record is None:
-        return None
-    return str(record[keys.STATE_ACCOUNTANT])
+def client_state_dir(context: Context) -> Path:
+    """Where this client keeps what must outlive a round: its privacy ledger, its last reply.
+
+    Set by the client's side only: ``python -m clients --state-dir`` in
+    deployment, the run directory in simulation.
+    """
+    state_dir = str(context.node_config.get(keys.NODE_STATE_DIR, "") or "")
+    if not state_dir:
+        raise LedgerError(
+            "this client has no state directory (node config 'state-dir'): DP-SGD needs one "
+            "to keep its privacy ledger"
+        )
+    return Path(state_dir)
 
 
-def _save_accountant_state(context: Context, state: str) -> None:
-    context.state[keys.STATE_PRIVACY] = ConfigRecord({keys.STATE_ACCOUNTANT: state})
+def _refusal(msg: Message, refusal: Exception) -> Message:
+    code = BUDGET_EXHAUSTED_CODE if isinstance(refusal, PrivacyBudgetExhausted) else PRIVACY_REFUSED_CODE
+    return Message(Error(code=code, reason=str(refusal)), reply_to=msg)
 
 
 def handle_train(msg: Message, context: Context, config: AureonConfig) -> Message:
-    """Train the received global model on local data; reply with weights and metrics."""
+    """Train the received global model on local data; reply with weights and metrics.
+
+    Under DP-SGD the request is first checked against the client's privacy
+    floor and the round is charged to the client's ledger before any private
+    data is touched; the reply then carries only the DP release (the noised
+    weights) and public figures: no training loss.
+    """
     partition_id, num_partitions = _partition(context)
+    floor = PrivacyFloor.from_node_config(context.node_config)
+    try:
+        floor.check_request(config.privacy)
+    except PrivacyRefused as refusal:
+        return _refusal(msg, refusal)
     data = load_client_data(config, partition_id, num_partitions)
     train_config = msg.content.config_records.get(keys.CONFIG, ConfigRecord())
     server_round = int(train_config.get(keys.SERVER_ROUND, 0))
     proximal_mu = float(train_config.get(keys.PROXIMAL_MU, 0.0))
+    run_key = str(train_config.get(keys.RUN_KEY, "") or f"flower-run-{context.run_id}")
 
     model = build_model(
         config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed
@@ -87,7 +107,7 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
     received = received_state_dict(msg.content, model.state_dict())
     model.load_state_dict(received)
 
-    dp_plan, accountant = None, None
+    dp_plan, epsilon, noise_seed = None, None, None
     if isinstance(config.privacy, DpSgdConfig):
         dp_plan = plan_dp(
             config.privacy,
@@ -96,11 +116,19 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
             local_epochs=config.train.local_epochs,
             num_rounds=config.num_rounds,
         )
-        accountant = accountant_from_json(dp_plan.accountant, _load_accountant_state(context))
         try:
-            ensure_budget(accountant, dp_plan)
-        except PrivacyBudgetExhausted as refusal:
-            return Message(Error(code=BUDGET_EXHAUSTED_CODE, reason=str(refusal)), reply_to=msg)
+            epsilon = charge_round(
+                LedgerStore(client_state_dir(context)),
+                data=dataset_fingerprint(config.dataset),
+                plan=dp_plan,
+                floor=floor,
+                run=run_key,
+                server_round=server_round,
+            )
+        except (PrivacyBudgetExhausted, PrivacyRefused) as refusal:
+            return _refusal(msg, refusal)
+        if config.privacy.reproducible_noise:
+            noise_seed = derive_seed(config.seed, partition_id, server_round) + 1
 
     result = train_model(
         model,
@@ -109,17 +137,17 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
         config=config.train.for_round(server_round),
         seed=derive_seed(config.seed, partition_id, server_round),
         dp=dp_plan,
-        accountant=accountant,
         proximal_mu=proximal_mu,
+        reproducible_noise_seed=noise_seed,
     )
     metrics: dict[str, float | int] = {
         keys.NUM_EXAMPLES: result.num_examples,
-        keys.TRAIN_LOSS: result.mean_loss,
         keys.PARTITION_ID: partition_id,
     }
-    if accountant is not None and dp_plan is not None:
-        _save_accountant_state(context, accountant_to_json(accountant))
-        metrics[keys.EPSILON] = spent_epsilon(accountant, dp_plan.target_delta)
+    if epsilon is None:
+        metrics[keys.TRAIN_LOSS] = result.mean_loss
+    else:
+        metrics[keys.EPSILON] = epsilon
     content = RecordDict(
         {
             **upload_entries(
@@ -136,8 +164,17 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
 
 
 def handle_evaluate(msg: Message, context: Context, config: AureonConfig) -> Message:
-    """Evaluate the received global model on the test split this client holds."""
+    """Evaluate the received global model on the test split this client holds.
+
+    The answer is not differentially private, so a client whose floor requires
+    DP does not give it (AUREON's server evaluates on its own test split).
+    """
     partition_id, num_partitions = _partition(context)
+    if PrivacyFloor.from_node_config(context.node_config).require_dp:
+        return _refusal(msg, PrivacyRefused(
+            "this client requires DP and does not answer evaluation requests: their metrics "
+            "are computed from its data without noise"
+        ))
     data = load_client_data(config, partition_id, num_partitions)
     model = build_model(
         config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed

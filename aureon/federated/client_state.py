@@ -1,16 +1,17 @@
-"""Client state that must outlive the client process: its privacy accountant (and residual).
+"""Client state that must outlive the client process, and the replay rule.
 
 Flower keeps ``context.state`` in memory, per run: a restarted SuperNode, or a
-server that resumes as a new Flower run, would start the accountant at zero
-and under-report epsilon. So after every trained round the persisted records
-are written to ``<state-dir>/<run key>/partition-<id>.state`` (atomically), and
-read back before the next round.
+server that resumes as a new Flower run, would lose it. So after every trained
+round the run-scoped records (top-k error feedback, ...) and the reply itself
+are written to ``<state-dir>/<run key>/partition-<id>.state`` (atomically),
+and read back before the next round. The privacy ledger is not here: it is
+keyed by the client's data, not by the run (aureon/privacy/ledger.py).
 
-Replaying a round is not charged twice: if the server sends the same round
-with the same global model again (it resumed from a checkpoint taken before
-this client's reply was aggregated), training restarts from the state before
-that round. With the same seed it then reproduces the same release, which
-reveals nothing new; any other input is charged on top of the latest state.
+Replay without a second release: a server that resumed from a checkpoint
+taken before this client's reply was aggregated asks the same round again.
+If the request is byte for byte the one already answered (arrays and round
+config), the client sends back its stored reply: no new noise, no new charge.
+Any other request, even for the same round, is trained and charged.
 """
 
 from __future__ import annotations
@@ -24,40 +25,54 @@ from pathlib import Path
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.common.serde import recorddict_from_proto, recorddict_to_proto
 from flwr.proto.recorddict_pb2 import RecordDict as ProtoRecordDict
+from google.protobuf.message import DecodeError
 
 from aureon import keys
 from aureon.config import AureonConfig
+from aureon.exceptions import AureonError
+from aureon.files import SECRET_MODE, atomic_write_bytes
 
-PERSISTED_KEYS = (keys.STATE_PRIVACY, keys.STATE_RESIDUAL)
+PERSISTED_KEYS = (keys.STATE_RESIDUAL, keys.STATE_SECAGG_PROGRESS)
 _META = "aureon.client-state"
-_BEFORE, _AFTER = "before/", "after/"
+_AFTER, _REPLY = "after/", "reply/"
 
 TrainHandler = Callable[[Message, Context, AureonConfig], Message]
 
 
+def default_state_dir(partition_id: int) -> Path:
+    """A per-user data directory, absolute: the ledger must not depend on where a client starts."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home).expanduser().resolve() / "aureon" / f"client-{partition_id}"
+
+
+class ClientStateError(AureonError):
+    """A client state file cannot be read: the client stops instead of guessing."""
+
+
 @dataclass
 class SavedState:
-    """The persisted records before and after the last trained round, and that round's input."""
+    """The last answered round: its input's digest, the reply sent and the state after it."""
 
     round: int
     digest: str
-    before: RecordDict
     after: RecordDict
+    reply: RecordDict
 
 
 def input_digest(msg: Message) -> str:
-    """A fingerprint of what the server sent (global arrays and round config)."""
-    sha = hashlib.sha256()
-    for name in sorted(msg.content.array_records):
-        for key, array in msg.content.array_records[name].items():
-            sha.update(name.encode() + b"\0" + key.encode() + b"\0" + array.data)
-    return sha.hexdigest()
+    """A fingerprint of everything the server sent: message type, arrays and every config."""
+    canonical = recorddict_to_proto(msg.content).SerializeToString(deterministic=True)
+    return hashlib.sha256(msg.metadata.message_type.encode() + b"\0" + canonical).hexdigest()
 
 
 def snapshot(state: RecordDict) -> RecordDict:
     """Copies of the persisted records present in ``state``."""
     kept = RecordDict({key: state[key] for key in PERSISTED_KEYS if key in state})
-    return recorddict_from_proto(recorddict_to_proto(kept))  # a deep copy
+    return _copy(kept)
+
+
+def _copy(records: RecordDict) -> RecordDict:
+    return recorddict_from_proto(recorddict_to_proto(records))
 
 
 def _replace(state: RecordDict, saved: RecordDict) -> None:
@@ -68,6 +83,10 @@ def _replace(state: RecordDict, saved: RecordDict) -> None:
             del state[key]
 
 
+def _split(records: RecordDict, prefix: str) -> RecordDict:
+    return RecordDict({k[len(prefix):]: v for k, v in records.items() if k.startswith(prefix)})
+
+
 class ClientStateStore:
     """One client's state file for one experiment."""
 
@@ -76,34 +95,33 @@ class ClientStateStore:
         self.path = Path(state_dir) / safe_key / f"partition-{partition_id}.state"
 
     def load(self) -> SavedState | None:
+        """The last answered round, or None before the first one."""
         if not self.path.is_file():
             return None
-        proto = ProtoRecordDict()
-        proto.ParseFromString(self.path.read_bytes())
-        records = recorddict_from_proto(proto)
-        meta = records[_META]
-        before, after = RecordDict(), RecordDict()
-        for key, value in records.items():
-            if key.startswith(_BEFORE):
-                before[key[len(_BEFORE):]] = value
-            elif key.startswith(_AFTER):
-                after[key[len(_AFTER):]] = value
-        return SavedState(round=int(meta["round"]), digest=str(meta["digest"]), before=before, after=after)
+        try:
+            proto = ProtoRecordDict()
+            proto.ParseFromString(self.path.read_bytes())
+            records = recorddict_from_proto(proto)
+            meta = records.config_records[_META]
+            return SavedState(
+                round=int(meta["round"]),
+                digest=str(meta["digest"]),
+                after=_split(records, _AFTER),
+                reply=_split(records, _REPLY),
+            )
+        except (OSError, DecodeError, KeyError, TypeError, ValueError) as error:
+            raise ClientStateError(
+                f"client state {self.path} is unreadable ({type(error).__name__}: {error}); "
+                "move it away to start this run's client state afresh"
+            ) from None
 
     def save(self, saved: SavedState) -> None:
-        """Write atomically: temporary file, fsync, rename."""
+        """Write atomically and durably, readable by this user only (it holds an update)."""
         records = RecordDict({_META: ConfigRecord({"round": saved.round, "digest": saved.digest})})
-        for prefix, part in ((_BEFORE, saved.before), (_AFTER, saved.after)):
+        for prefix, part in ((_AFTER, saved.after), (_REPLY, saved.reply)):
             for key, value in part.items():
                 records[prefix + key] = value
-        data = recorddict_to_proto(records).SerializeToString()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        atomic_write_bytes(self.path, recorddict_to_proto(records).SerializeToString(), mode=SECRET_MODE)
 
 
 def store_for(msg: Message, context: Context) -> tuple[ClientStateStore, int] | None:
@@ -121,7 +139,7 @@ def store_for(msg: Message, context: Context) -> tuple[ClientStateStore, int] | 
 def train_with_persisted_state(
     msg: Message, context: Context, config: AureonConfig, *, train: TrainHandler
 ) -> Message:
-    """Run ``train`` with the client's persisted state restored before and saved after."""
+    """Run ``train`` with the client's persisted state, or replay the stored reply."""
     located = store_for(msg, context)
     if located is None:
         return train(msg, context, config)
@@ -129,10 +147,12 @@ def train_with_persisted_state(
     digest = input_digest(msg)
     saved = store.load()
     if saved is not None:
-        replay = saved.round == server_round and saved.digest == digest
-        _replace(context.state, saved.before if replay else saved.after)
-    before = snapshot(context.state)
+        _replace(context.state, saved.after)
+        if saved.round == server_round and saved.digest == digest:
+            return Message(content=_copy(saved.reply), reply_to=msg)
     reply = train(msg, context, config)
     if not reply.has_error():
-        store.save(SavedState(round=server_round, digest=digest, before=before, after=snapshot(context.state)))
+        store.save(
+            SavedState(round=server_round, digest=digest, after=snapshot(context.state), reply=reply.content)
+        )
     return reply

@@ -13,10 +13,13 @@ from flwr.app import ArrayRecord
 from flwr.serverapp.strategy import Strategy
 
 from aureon.config import AureonConfig
+from aureon.features import prepare_dataset
 from aureon.federated.rounds import capture_strategy_state, restore_strategy_state
+from aureon.models import build_model
 from aureon.tracking.checkpoint import (
     Checkpoint,
     CheckpointError,
+    checkpoint_path,
     load_checkpoint,
     round_record_from_json,
     save_checkpoint,
@@ -35,7 +38,45 @@ def run_identity(config: AureonConfig) -> dict[str, Any]:
         "model": config.model._target_,
         "strategy": config.strategy.name,
         "privacy": config.privacy.name,
+        **privacy_identity(config),
     }
+
+
+def privacy_identity(config: AureonConfig) -> dict[str, Any]:
+    """The settings that decide how much privacy each round spends, by their config keys.
+
+    A resume that changed any of them would recalibrate the noise mid-run and
+    silently raise the budget: raising a budget is a new run.
+    """
+    privacy = config.privacy
+    return {
+        "num_rounds": config.num_rounds,
+        "train.batch_size": config.train.batch_size,
+        "train.local_epochs": config.train.local_epochs,
+        **{
+            f"privacy.{name}": getattr(privacy, name, None)
+            for name in (
+                "target_epsilon", "target_delta", "max_grad_norm", "accountant", "reproducible_noise"
+            )
+        },
+    }
+
+
+def check_resumable(checkpoint: Checkpoint, config: AureonConfig) -> None:
+    """Refuse a resume by a different run, or one that changes what privacy each round spends."""
+    expected = run_identity(config)
+    differs = {
+        k: (checkpoint.identity.get(k), v) for k, v in expected.items() if checkpoint.identity.get(k) != v
+    }
+    if not differs:
+        return
+    detail = ", ".join(f"{k} (checkpoint {a!r}, now {b!r})" for k, (a, b) in differs.items())
+    if set(differs) <= set(privacy_identity(config)):
+        raise CheckpointError(
+            f"resume={config.resume!r} would change the privacy settings of the run: {detail}; "
+            "a different budget or noise level is a new run"
+        )
+    raise CheckpointError(f"resume={config.resume!r} was made by a different run: {detail}")
 
 
 @dataclass
@@ -47,18 +88,61 @@ class RunStart:
     run_key: str
 
 
+def _check_fits(run_dir: Path, checkpoint: Checkpoint, model_arrays: ArrayRecord) -> None:
+    """The checkpoint holds exactly the configured model's arrays, shape for shape."""
+    expected = {name: tuple(array.shape) for name, array in model_arrays.items()}
+    found = {name: tuple(array.shape) for name, array in checkpoint.arrays.items()}
+    if expected == found:
+        return
+    wrong = sorted(set(expected) ^ set(found)) or sorted(n for n in expected if expected[n] != found[n])
+    shown = ", ".join(
+        f"{name} {found.get(name, 'missing')} vs model {expected.get(name, 'absent')}" for name in wrong[:3]
+    )
+    more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
+    raise CheckpointError(
+        f"checkpoint {checkpoint_path(run_dir)}: its arrays do not fit the configured model ({shown}{more})"
+    )
+
+
+def check_resume(config: AureonConfig, model_arrays: ArrayRecord | None = None) -> Checkpoint | None:
+    """The checkpoint ``config.resume`` names (None when not resuming), read and matched to the config.
+
+    Entry points call this before starting Flower, so a damaged or foreign
+    checkpoint is reported as one line instead of failing inside the ServerApp.
+    With ``model_arrays`` (the configured model's), the stored arrays must match them.
+    """
+    if not config.resume:
+        return None
+    checkpoint = load_checkpoint(Path(config.resume))
+    check_resumable(checkpoint, config)
+    if model_arrays is not None:
+        _check_fits(Path(config.resume), checkpoint, model_arrays)
+    return checkpoint
+
+
+def preflight(config: AureonConfig) -> None:
+    """Read the run's input files (dataset, checkpoint) before Flower starts.
+
+    Inside the Simulation Engine a bad file fails in a ServerApp thread or a
+    Ray worker, far from the command line; here it is one clear error. The
+    dataset stays cached in this process, where the ServerApp reuses it.
+    """
+    dataset = prepare_dataset(config.dataset, config.seed, config.features)
+    if config.resume:
+        model = build_model(
+            config.model, input_shape=dataset.input_shape, num_classes=dataset.num_classes,
+            seed=config.seed,
+        )
+        check_resume(config, ArrayRecord(model.state_dict()))
+
+
 def begin_run(
     config: AureonConfig, *, strategy: Strategy, tracker: RunTracker, initial_arrays: ArrayRecord
 ) -> RunStart:
     """A fresh start, or (``config.resume`` set) the state after the checkpoint's last round."""
-    if not config.resume:
+    checkpoint = check_resume(config, initial_arrays)
+    if checkpoint is None:
         return RunStart(first_round=1, arrays=initial_arrays, run_key=uuid.uuid4().hex)
-    checkpoint = load_checkpoint(Path(config.resume))
-    expected = run_identity(config)
-    differs = {k: (checkpoint.identity.get(k), v) for k, v in expected.items() if checkpoint.identity.get(k) != v}
-    if differs:
-        detail = ", ".join(f"{k}: checkpoint {a!r} vs config {b!r}" for k, (a, b) in differs.items())
-        raise CheckpointError(f"resume={config.resume!r} was made by a different run ({detail})")
     restore_strategy_state(strategy, checkpoint.strategy_state)
     tracker.rounds = [round_record_from_json(r) for r in checkpoint.rounds]
     tracker.initial = checkpoint.initial

@@ -4,6 +4,11 @@ Each handler rebuilds the client's protocol state from ``context.state``,
 lets the state machine (aureon.privacy.secagg.client) answer, and saves the
 state again. A refused request becomes an Error reply: to the server, the
 client dropped out, which the protocol tolerates down to its threshold.
+
+The last setup accepted (round and seed commitment) is also kept apart,
+under ``keys.STATE_SECAGG_PROGRESS``: it holds no secret, survives a refusal
+and the loss of this round's secrets, and is what a restarted client reads
+back to refuse a second setup of a round it already took part in.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from flwr.clientapp import ClientApp
 from aureon import keys
 from aureon.config import AureonConfig
 from aureon.exceptions import SecureAggregationError
-from aureon.federated.client_state import train_with_persisted_state
+from aureon.federated.client_state import TrainHandler, train_with_persisted_state
 from aureon.federated.faults import train_with_faults
 from aureon.privacy.secagg import ClientState, SecAggClient, wire
+from aureon.privacy.secagg.errors import MalformedMessage
 from aureon.privacy.secagg.vector import VectorLayout
 
 SECAGG_REFUSED_CODE = 4101
@@ -27,16 +33,30 @@ ConfigSource = Callable[[Context], AureonConfig]
 
 
 def _load(context: Context) -> SecAggClient:
-    return SecAggClient(state=ClientState.from_record(context.state.config_records.get(keys.STATE_SECAGG)))
+    """The client's protocol state, with the progress kept apart merged in."""
+    client = SecAggClient(state=ClientState.from_record(context.state.config_records.get(keys.STATE_SECAGG)))
+    _remember(context, client)
+    return client
+
+
+def _remember(context: Context, client: SecAggClient) -> None:
+    """Merge the kept progress record (it may come from an earlier process) into ``client``."""
+    try:
+        client.remember(context.state.config_records.get(keys.STATE_SECAGG_PROGRESS))
+    except MalformedMessage as error:
+        raise SecureAggregationError(f"the kept secure-aggregation progress is unreadable: {error}") from error
 
 
 def _save(context: Context, client: SecAggClient) -> None:
     context.state[keys.STATE_SECAGG] = client.state.to_record()
+    context.state[keys.STATE_SECAGG_PROGRESS] = client.progress()
 
 
 def _refuse(msg: Message, context: Context, error: Exception) -> Message:
-    """Forget this round's secrets and tell the server why the client stops."""
-    context.state[keys.STATE_SECAGG] = ClientState().to_record()
+    """Forget this round's secrets (not the last setup accepted) and tell the server why."""
+    kept = SecAggClient(state=ClientState())
+    _remember(context, kept)
+    _save(context, kept)
     reason = f"secure aggregation refused: {error}"
     return Message(Error(code=SECAGG_REFUSED_CODE, reason=reason), reply_to=msg)
 
@@ -45,8 +65,8 @@ Step = Callable[[SecAggClient, ConfigRecord], ConfigRecord]
 
 
 def _stage(msg: Message, context: Context, step: Step) -> Message:
-    client = _load(context)
     try:
+        client = _load(context)
         reply = step(client, wire.protocol_record(msg.content))
     except SecureAggregationError as error:
         return _refuse(msg, context, error)
@@ -88,8 +108,8 @@ def handle_unmask(msg: Message, context: Context) -> Message:
     setup, share_keys = records.get(keys.SECAGG_SETUP_RECORD), records.get(keys.SECAGG_SHARE_KEYS_RECORD)
     if reply.has_error() or setup is None or share_keys is None:
         return reply
-    client = _load(context)
     try:
+        client = _load(context)
         client.setup(setup, prepared=True)
         reply.content[keys.SECAGG_SHARES_RECORD] = client.share_keys(share_keys)
     except SecureAggregationError as error:
@@ -104,16 +124,18 @@ def handle_secagg_train(msg: Message, context: Context, config: AureonConfig) ->
 
     The update is the trained weights minus the received ones; the client's
     number of examples is its weight, multiplied in before masking and summed
-    securely, so it is not sent in the clear. If the server asks
-    (``next-round``), the reply also advertises fresh keys for that round.
+    securely, so it is not sent in the clear. The round trained must be the
+    protocol's round. If the server asks (``next-round``), the reply also
+    advertises fresh keys for that round.
     """
-    client = _load(context)
     request = wire.protocol_record(msg.content)
     try:
+        client = _load(context)
         client.receive_shares(request)
+        _check_training_round(msg, client.state.server_round)
     except SecureAggregationError as error:
         return _refuse(msg, context, error)
-    trained = train_with_persisted_state(msg, context, config, train=train_with_faults)
+    trained = train_with_persisted_state(msg, context, config, train=_keeping_progress(client))
     if trained.has_error():
         _save(context, client)
         return trained
@@ -121,6 +143,7 @@ def handle_secagg_train(msg: Message, context: Context, config: AureonConfig) ->
     received = msg.content[keys.ARRAYS]
     layout = VectorLayout.of(received)
     try:
+        _remember(context, client)  # the persisted state restored for training may be newer
         update = layout.flatten(trained.content[keys.ARRAYS]) - layout.flatten(received)
         masked = client.mask(update, num_examples=int(metrics[keys.NUM_EXAMPLES]))
     except (SecureAggregationError, ValueError) as error:
@@ -143,6 +166,35 @@ def handle_secagg_train(msg: Message, context: Context, config: AureonConfig) ->
             pass  # no keys ahead: the next round sets up afresh
     _save(context, client)
     return Message(content=content, reply_to=msg)
+
+
+def _check_training_round(msg: Message, protocol_round: int) -> None:
+    """Refuse to train a round other than the one set up: the masked input must be of that round."""
+    train_config = msg.content.config_records.get(keys.CONFIG)
+    if train_config is None or keys.SERVER_ROUND not in train_config:
+        return
+    trained_round = train_config[keys.SERVER_ROUND]
+    if trained_round != protocol_round:
+        raise SecureAggregationError(
+            f"the train request is for round {trained_round!r}, the secure-aggregation setup "
+            f"for round {protocol_round}"
+        )
+
+
+def _keeping_progress(client: SecAggClient) -> TrainHandler:
+    """``train_with_faults``, after writing the merged progress into ``context.state``.
+
+    Persisted state restored for training may hold an older progress record;
+    writing the merged one first makes the state saved after training carry
+    the setup this round was trained under.
+    """
+
+    def train(msg: Message, context: Context, config: AureonConfig) -> Message:
+        _remember(context, client)
+        context.state[keys.STATE_SECAGG_PROGRESS] = client.progress()
+        return train_with_faults(msg, context, config)
+
+    return train
 
 
 def _action(message_type: str) -> str:

@@ -14,6 +14,7 @@ from aureon.features import prepare_dataset
 from aureon.federated.resume import begin_run, checkpoint_round
 from aureon.federated.rounds import apply_node_limits, run_rounds
 from aureon.models import build_model
+from aureon.privacy.entropy import REPRODUCIBLE_NOISE_WARNING
 from aureon.strategies import (
     RoundLedger,
     RoundRecorder,
@@ -30,18 +31,24 @@ def privacy_guarantee(config: AureonConfig) -> dict[str, Any]:
     privacy = config.privacy
     if not privacy.enabled:
         return {"kind": "none"}
-    return {
+    guarantee: dict[str, Any] = {
         "kind": "sample-level DP-SGD on each client's data (Opacus)"
         if config.strategy.federated
         else "sample-level DP-SGD on the pooled data (Opacus)",
         "target_epsilon": getattr(privacy, "target_epsilon", None),
         "delta": getattr(privacy, "target_delta", None),
         "accountant": getattr(privacy, "accountant", None),
+        "noise": "local entropy on each client",
     }
+    if getattr(privacy, "reproducible_noise", False):
+        guarantee["noise"] = "derived from the run seed (privacy.reproducible_noise=true)"
+        guarantee["warning"] = REPRODUCIBLE_NOISE_WARNING
+    return guarantee
 
 
 def new_tracker(config: AureonConfig, run_dir: Path) -> RunTracker:
-    return RunTracker(
+    """The run's tracker; it also warns, before round 1, when the noise is not private."""
+    tracker = RunTracker(
         run_dir,
         config_yaml=to_yaml(config),
         summary={
@@ -62,6 +69,9 @@ def new_tracker(config: AureonConfig, run_dir: Path) -> RunTracker:
         },
         num_rounds=config.num_rounds,
     )
+    if getattr(config.privacy, "reproducible_noise", False):
+        tracker.console.print(f"[bold red]warning:[/] {REPRODUCIBLE_NOISE_WARNING}")
+    return tracker
 
 
 def run_server(grid: Grid, config: AureonConfig, run_dir: Path) -> dict[str, Any]:
@@ -82,8 +92,8 @@ def run_server(grid: Grid, config: AureonConfig, run_dir: Path) -> dict[str, Any
                 validation=config.validation,
                 norm_bound=config.norm_bound,
                 secure_aggregation=config.secure_aggregation,
+                aggregation=config.aggregation,
                 ledger=ledger,
-                seed=config.seed,
                 timeout=config.deployment.round_timeout,
                 num_rounds=config.num_rounds,
             ),

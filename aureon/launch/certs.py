@@ -1,17 +1,24 @@
 """Certificates and keys for a deployment, made with ``cryptography``.
 
-A deployment needs three kinds of material: a CA that clients trust, a server
+A deployment needs four kinds of material: a CA that clients trust, a server
 certificate signed by it whose subject alternative names cover every address
-clients dial (TLS checks the name, not just the signature), and one ECDSA key
-pair per SuperNode for Flower's node authentication (OpenSSH format, NIST
+clients dial (TLS checks the name, not just the signature) and the loopback
+address (the server's own ``flwr`` calls and ServerApp dial the Control and
+Runtime APIs there), an Ed25519 app-signing key whose public half is the
+SuperNodes' trusted entity (see ``aureon.launch.app_signing``), and one ECDSA
+key pair per SuperNode for Flower's node authentication (OpenSSH format, NIST
 P-384, which is what ``flower-supernode`` and ``flwr supernode register`` load).
+A node's key pair is best made on the node (``python -m clients keygen``), so
+that its private key never exists anywhere else.
+
+Every file is written through ``aureon.files.atomic_write_bytes``: a fresh
+O_EXCL temporary file, no symlink followed, private keys 0600 from creation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +30,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from aureon.exceptions import AureonError
+from aureon.files import PUBLIC_MODE, SECRET_MODE, atomic_write_bytes
+from aureon.launch.app_signing import write_signing_key
 
 CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
 SERVER_CERT = "server.crt"
 SERVER_KEY = "server.key"
 NODE_DIR = "nodes"
+APP_SIGNING_KEY = "app-signing.key"
+TRUSTED_ENTITIES = "trusted-entities.yaml"
+LOOPBACK = "127.0.0.1"
 
 
 class CertificateError(AureonError):
@@ -61,22 +73,28 @@ class DeploymentCerts:
     def server_key(self) -> Path:
         return self.out / SERVER_KEY
 
+    @property
+    def app_signing_key(self) -> Path:
+        return self.out / APP_SIGNING_KEY
+
+    @property
+    def trusted_entities(self) -> Path:
+        return self.out / TRUSTED_ENTITIES
+
     def node(self, index: int) -> NodeKeys:
-        base = self.out / NODE_DIR / f"node-{index}"
-        return NodeKeys(private_key=base, public_key=base.with_name(base.name + ".pub"))
+        return node_key_paths(self.out / NODE_DIR, f"node-{index}")
 
     def node_public_keys(self) -> list[Path]:
-        return sorted((self.out / NODE_DIR).glob("node-*.pub"))
+        """Every ``nodes/*.pub``: server-made ``node-<i>.pub`` and keys sent in by clients."""
+        return sorted((self.out / NODE_DIR).glob("*.pub"))
 
 
-def _write(path: Path, data: bytes, *, private: bool) -> None:
-    """Write via a temporary file; private keys are readable by their owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+def node_key_paths(directory: Path, name: str) -> NodeKeys:
+    """``<directory>/<name>`` (private) and ``<directory>/<name>.pub``, as ssh-keygen names them."""
+    if not name or "/" in name or name.startswith(".") or name.endswith(".pub"):
+        raise CertificateError(f"node key name must be a plain file name without .pub, got {name!r}")
+    base = Path(directory) / name
+    return NodeKeys(private_key=base, public_key=base.with_name(name + ".pub"))
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -120,8 +138,11 @@ def generate_certs(
     if valid_days < 1:
         raise CertificateError(f"valid_days must be >= 1, got {valid_days}")
     names = _check_hosts(hosts)
+    if LOOPBACK not in names:
+        names.append(LOOPBACK)  # the server dials its own Control and Runtime APIs on loopback
     files = DeploymentCerts(Path(out))
-    now = dt.datetime.now(dt.timezone.utc)
+    files.out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
     not_before, not_after = now - dt.timedelta(minutes=5), now + dt.timedelta(days=valid_days)
 
     ca_key = ec.generate_private_key(ec.SECP384R1())
@@ -165,10 +186,11 @@ def generate_certs(
         .sign(ca_key, hashes.SHA384())
     )
 
-    _write(files.out / CA_KEY, _pem_key(ca_key), private=True)
-    _write(files.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), private=False)
-    _write(files.server_key, _pem_key(server_key), private=True)
-    _write(files.server_cert, server_cert.public_bytes(serialization.Encoding.PEM), private=False)
+    atomic_write_bytes(files.out / CA_KEY, _pem_key(ca_key), mode=SECRET_MODE)
+    atomic_write_bytes(files.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), mode=PUBLIC_MODE)
+    atomic_write_bytes(files.server_key, _pem_key(server_key), mode=SECRET_MODE)
+    atomic_write_bytes(files.server_cert, server_cert.public_bytes(serialization.Encoding.PEM), mode=PUBLIC_MODE)
+    write_signing_key(files.app_signing_key, files.trusted_entities)
     for index in range(nodes):
         write_node_keys(files.node(index))
     return files
@@ -185,9 +207,25 @@ def write_node_keys(node: NodeKeys) -> NodeKeys:
     public = key.public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )
-    _write(node.private_key, private, private=True)
-    _write(node.public_key, public + b"\n", private=False)
+    atomic_write_bytes(node.private_key, private, mode=SECRET_MODE)
+    atomic_write_bytes(node.public_key, public + b"\n", mode=PUBLIC_MODE)
     return node
+
+
+def keygen(out: Path, *, name: str = "node", overwrite: bool = False) -> NodeKeys:
+    """A node's key pair made on the node itself: only the ``.pub`` file ever leaves it.
+
+    An existing private key is this node's registered identity: it is kept
+    unless ``overwrite`` says to replace it.
+    """
+    node = node_key_paths(Path(out), name)
+    if node.private_key.exists() and not overwrite:
+        raise CertificateError(
+            f"{node.private_key} already exists (this node's registered identity); "
+            "pass --force to replace it, then register the new .pub with the server"
+        )
+    Path(out).mkdir(mode=0o700, parents=True, exist_ok=True)
+    return write_node_keys(node)
 
 
 def certificate_hosts(cert_path: Path) -> list[str]:
@@ -223,11 +261,16 @@ def check_server_certs(*, certfile: Path, keyfile: Path, ca_certfile: Path, host
             f"server certificate {certfile} was not issued by the CA {ca_certfile}: {type(err).__name__} {err}"
         ) from err
     hosts = certificate_hosts(certfile)
+    if LOOPBACK not in hosts:
+        raise CertificateError(
+            f"server certificate {certfile} is valid for {hosts} but not for {LOOPBACK}, where the "
+            f"server reaches its own Control API; regenerate it with --hosts {','.join([*hosts, LOOPBACK])}"
+        )
     bind_any = host in ("0.0.0.0", "::", "")
     if not bind_any and host not in hosts:
         raise CertificateError(
             f"server certificate {certfile} is valid for {hosts}, not for the address {host!r} "
             f"clients will dial; regenerate it with --hosts {','.join([*hosts, host])}"
         )
-    if dt.datetime.now(dt.timezone.utc) > cert.not_valid_after_utc:
+    if dt.datetime.now(dt.UTC) > cert.not_valid_after_utc:
         raise CertificateError(f"server certificate {certfile} expired on {cert.not_valid_after_utc:%Y-%m-%d}")

@@ -1,8 +1,9 @@
 """``python -m server`` and ``python -m clients`` as functions: the deployment's lifecycle.
 
-``serve`` starts a SuperLink (TLS and node authentication unless insecure),
-registers the node keys, submits the run with AUREON's ServerApp, waits for
-the run's status and stops the SuperLink, whatever happens in between.
+``serve`` starts a SuperLink (TLS and node authentication unless insecure;
+its Control API on loopback only), registers the node keys, signs and submits
+the run with AUREON's ServerApp, waits for the run's status and stops the
+SuperLink, whatever happens in between.
 ``join`` runs one SuperNode in the foreground until it exits or is stopped.
 """
 
@@ -18,11 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aureon.config import AureonConfig
+from aureon.exceptions import ConfigError
+from aureon.launch.app_signing import SignatureStore, sign_app, snapshot_app
 from aureon.launch.certs import CertificateError, DeploymentCerts
 from aureon.launch.flwr_cli import wait_for_run
 from aureon.launch.processes import LaunchError, ManagedProcess
 from aureon.launch.run_config import compose_config
-from aureon.launch.superlink import SuperLinkSpec, register_nodes, start_superlink, submit_run
+from aureon.launch.superlink import (
+    DEFAULT_CONTROL_PORT,
+    SuperLinkSpec,
+    register_nodes,
+    start_superlink,
+    submit_run,
+)
 from aureon.launch.supernode import SuperNodeSpec, start_supernode_when_accepted
 
 LOG = logging.getLogger(__name__)
@@ -36,6 +46,7 @@ class ServeOptions:
 
     host: str = "127.0.0.1"
     port: int = 9092
+    control_port: int = DEFAULT_CONTROL_PORT
     certs_dir: Path | None = None  # None: insecure
     node_keys: Sequence[Path] = ()
     node_auth: bool = True
@@ -68,8 +79,10 @@ def run_overrides(overrides: Sequence[str], *, resume: Path | None) -> list[str]
 
 
 def deployment_certs(certs_dir: Path) -> DeploymentCerts:
+    """The server's TLS files and app-signing key, or an error saying how to make them."""
     certs = DeploymentCerts(Path(certs_dir))
-    missing = [p for p in (certs.ca_cert, certs.server_cert, certs.server_key) if not p.is_file()]
+    needed = (certs.ca_cert, certs.server_cert, certs.server_key, certs.app_signing_key)
+    missing = [p for p in needed if not p.is_file()]
     if missing:
         raise CertificateError(
             f"--certs {str(certs_dir)!r} lacks {', '.join(p.name for p in missing)}; create them with "
@@ -78,11 +91,22 @@ def deployment_certs(certs_dir: Path) -> DeploymentCerts:
     return certs
 
 
+def refuse_reproducible_noise(config: AureonConfig) -> None:
+    """Deployment never runs with noise the server could regenerate (clients refuse it too)."""
+    if getattr(config.privacy, "reproducible_noise", False):
+        raise ConfigError(
+            "privacy.reproducible_noise=true is for simulation benchmarks only: it derives every "
+            "client's DP noise from the run seed, so the guarantee would not hold against this "
+            "server; deployment refuses it"
+        )
+
+
 def serve(overrides: Sequence[str], options: ServeOptions) -> dict[str, Any]:
     """Run one deployment from start to finish; returns the run's results.json."""
     plain, resume = split_resume(overrides)
     full = run_overrides(plain, resume=resume)
     config = compose_config(full)  # fail on a bad override before any process starts
+    refuse_reproducible_noise(config)
     run_dir = (resume or options.run_dir or Path("outputs") / "deploy" / time.strftime("%Y-%m-%d_%H-%M-%S")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume is None:
@@ -95,15 +119,23 @@ def serve(overrides: Sequence[str], options: ServeOptions) -> dict[str, Any]:
             f"node authentication needs a registered key per client: found {len(keys)} public keys "
             f"in {certs.out / 'nodes'}, the run waits for {config.deployment.min_available_nodes or config.num_clients}"
         )
-    spec = SuperLinkSpec(host=options.host, port=options.port, flwr_home=flwr_home, certs=certs, node_auth=options.node_auth)
+    spec = SuperLinkSpec(
+        host=options.host, port=options.port, control_port=options.control_port,
+        flwr_home=flwr_home, certs=certs, node_auth=options.node_auth,
+    )
     superlink = start_superlink(spec, cwd=run_dir)
     try:
         if certs is not None and options.node_auth:
             register_nodes(keys, flwr_home=flwr_home, cwd=options.app_dir)
+        app_dir, signed = options.app_dir, None
+        if certs is not None:  # sign a frozen copy: the working tree may change before `flwr run` reads it
+            app_dir = snapshot_app(options.app_dir, flwr_home / "app")
+            signed = sign_app(app_dir, key_path=certs.app_signing_key, store=SignatureStore(spec.signatures_dir))
         run_id = submit_run(
-            options.app_dir,
+            app_dir,
             flwr_home=flwr_home,
             run_config={"overrides": shlex.join(full), "run-dir": str(run_dir)},
+            signed_fab_hash=signed,
         )
         LOG.warning("run %d submitted; outputs in %s; SuperLink log %s", run_id, run_dir, superlink.log_path)
         wait_for_run(run_id, flwr_home=flwr_home, cwd=options.app_dir, timeout=options.timeout)

@@ -92,8 +92,13 @@ def _listening_pid(port: int) -> int | None:
 
 
 def ensure_port_free(host: str, port: int, *, what: str) -> None:
-    """Raise a LaunchError naming the port and its holder when ``host:port`` is taken."""
+    """Raise a LaunchError naming the port and its holder when ``host:port`` is taken.
+
+    SO_REUSEADDR, as the servers themselves bind: a port left in TIME_WAIT by a
+    crashed run is free to reuse (a restart keeps its ports), a listener is not.
+    """
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as err:

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from aureon.config import AureonConfig
-from aureon.federated.apps import make_client_app, make_server_app
+from aureon.exceptions import LedgerError, RunFailed
+from aureon.federated.apps import make_client_app, make_server_app, partition_state_dirs
 from aureon.federated.centralized import run_centralized
+from aureon.files import atomic_write_text
 
 QUIET_FLOWER_ENV = {
     "FLWR_TELEMETRY_ENABLED": "0",
@@ -59,6 +61,36 @@ def quiet_flower(verbose: bool) -> None:
         logger.addFilter(_DropDeprecationNotice())
 
 
+CLIENT_STATE_POINTER = "client-state.json"
+
+
+def client_state_root(config: AureonConfig, run_dir: Path) -> Path:
+    """Where the simulated clients keep their ledgers: the run's ``clients/``, or on a resume
+    the directory the resumed run used (so every client's spent epsilon continues).
+
+    The run directory records the choice in ``client-state.json``, so a resume
+    of a resume still finds the ledgers of the first run.
+    """
+    if config.resume:
+        pointer = Path(config.resume) / CLIENT_STATE_POINTER
+        try:
+            root = Path(json.loads(pointer.read_text(encoding="utf-8"))["dir"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise LedgerError(
+                f"resume={config.resume!r}: cannot read {pointer} ({type(error).__name__}); without "
+                "the clients' privacy ledgers their spent epsilon cannot be continued"
+            ) from None
+        if not root.is_dir():
+            raise LedgerError(
+                f"resume={config.resume!r}: the clients' ledgers {root} are missing; "
+                "refusing to restart their spent epsilon from zero"
+            )
+    else:
+        root = (Path(run_dir) / "clients").resolve()
+    atomic_write_text(Path(run_dir) / CLIENT_STATE_POINTER, json.dumps({"dir": str(root)}))
+    return root
+
+
 def run_experiment(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
     """Run one experiment (federated in simulation, or the centralized baseline)."""
     run_dir = Path(run_dir)
@@ -69,7 +101,9 @@ def run_experiment(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
 
     quiet_flower(config.simulation.verbose)
     server_app = make_server_app(lambda _ctx: config, lambda _ctx: run_dir)
-    client_app = make_client_app(lambda _ctx: config)
+    client_app = make_client_app(
+        lambda _ctx: config, partition_state_dirs(client_state_root(config, run_dir))
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         run_simulation(
@@ -81,10 +115,10 @@ def run_experiment(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
         )
     results_path = run_dir / "results.json"
     if not results_path.is_file():
-        raise RuntimeError(f"the simulation ended without writing {results_path}")
+        raise RunFailed(f"the simulation ended without writing {results_path}")
     results = json.loads(results_path.read_text())
     if not results.get("finished"):
-        raise RuntimeError(
+        raise RunFailed(
             f"the simulation stopped after {results.get('rounds_completed')} of "
             f"{config.num_rounds} rounds; see the log above and {results_path}"
         )

@@ -1,31 +1,37 @@
 """The coordinator side of a deployment: a SuperLink process and the ``flwr`` CLI pointed at it.
 
-In Flower 1.42 one HTTPS port serves the Fleet API (SuperNodes), the Control
-API (``flwr run``/``list``/``supernode register``) and the ServerApp runtime.
+``flower-superlink`` 1.42 serves the Fleet API (SuperNodes), the Control API
+(``flwr run``/``list``/``supernode register``) and the Runtime API (ServerApp)
+on one port, and its open-source build cannot authenticate Control API
+callers. AUREON therefore starts it through ``aureon.launch.superlink_process``:
+every API on ``127.0.0.1:<control_port>``, where this module's ``flwr`` calls
+go, and only the Fleet API on the public ``host:port`` that SuperNodes dial.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aureon.launch.certs import DeploymentCerts, check_server_certs
+from aureon.files import atomic_write_text
+from aureon.launch.certs import LOOPBACK, DeploymentCerts, check_server_certs
 from aureon.launch.flwr_cli import FlowerRunError, _flwr
 from aureon.launch.processes import (
     LaunchError,
     ManagedProcess,
     ensure_port_free,
-    flower_executable,
     quiet_flower_env,
     start_process,
     wait_for_port,
 )
 
 CONNECTION = "aureon"
+DEFAULT_CONTROL_PORT = 9093  # Flower's own default Control API port
 LOG = logging.getLogger(__name__)
 INSECURE_WARNING = (
     "!!! INSECURE: TLS and node authentication are OFF. Model updates travel in "
@@ -36,7 +42,7 @@ INSECURE_WARNING = (
 
 @dataclass(frozen=True)
 class SuperLinkSpec:
-    """How to run one SuperLink: address, TLS files (None: insecure) and node authentication."""
+    """How to run one SuperLink: public Fleet address, loopback Control port, TLS files (None: insecure)."""
 
     host: str
     port: int
@@ -44,17 +50,34 @@ class SuperLinkSpec:
     certs: DeploymentCerts | None
     node_auth: bool = True
     isolation: str = "subprocess"
+    control_port: int = DEFAULT_CONTROL_PORT
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def control_address(self) -> str:
+        return f"{LOOPBACK}:{self.control_port}"
+
+    @property
+    def signatures_dir(self) -> Path:
+        """Where the server stores the signature records of the FABs it submits."""
+        return self.flwr_home / "fab-signatures"
+
     def command(self) -> list[str]:
-        executable = flower_executable("flower-superlink")
+        if self.control_port == self.port:
+            raise LaunchError(f"the Control API port must differ from the SuperLink port, both are {self.port}")
         cmd = [
-            executable,
-            "--host", self.host,
-            "--port", str(self.port),
+            sys.executable, "-m", "aureon.launch.superlink_process",
+            "--public-host", self.host,
+            "--public-port", str(self.port),
+        ]
+        if self.certs is not None:
+            cmd += ["--fab-signatures", str(self.signatures_dir)]
+        cmd += [
+            "--host", LOOPBACK,
+            "--port", str(self.control_port),
             "--database", str(self.flwr_home / "superlink.db"),
             "--isolation", self.isolation,
         ]
@@ -68,19 +91,22 @@ class SuperLinkSpec:
         return [*cmd, "--enable-supernode-auth"] if self.node_auth else cmd
 
 
-def write_connection(spec: SuperLinkSpec, *, dial_host: str | None = None) -> Path:
-    """Point ``flwr`` at this SuperLink: $FLWR_HOME/config.toml with one default connection."""
-    spec.flwr_home.mkdir(parents=True, exist_ok=True)
-    host = dial_host or ("127.0.0.1" if spec.host in ("0.0.0.0", "") else spec.host)
+def connection_toml(address: str, *, ca_cert: Path | None) -> str:
+    """A ``flwr`` config.toml whose default connection is ``address`` (insecure when ``ca_cert`` is None)."""
     lines = ["[superlink]", f'default = "{CONNECTION}"', "", f"[superlink.{CONNECTION}]",
-             f"address = {json.dumps(f'{host}:{spec.port}')}"]
-    if spec.certs is None:
+             f"address = {json.dumps(address)}"]
+    if ca_cert is None:
         lines.append("insecure = true")
     else:
-        lines.append(f"root-certificates = {json.dumps(str(spec.certs.ca_cert.resolve()))}")
-    path = spec.flwr_home / "config.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        lines.append(f"root-certificates = {json.dumps(str(Path(ca_cert).resolve()))}")
+    return "\n".join(lines) + "\n"
+
+
+def write_connection(spec: SuperLinkSpec) -> Path:
+    """Point ``flwr`` at this SuperLink's loopback Control API: $FLWR_HOME/config.toml."""
+    spec.flwr_home.mkdir(parents=True, exist_ok=True)
+    ca_cert = None if spec.certs is None else spec.certs.ca_cert
+    return atomic_write_text(spec.flwr_home / "config.toml", connection_toml(spec.control_address, ca_cert=ca_cert))
 
 
 def start_superlink(spec: SuperLinkSpec, *, cwd: Path, timeout: float = 60.0) -> ManagedProcess:
@@ -95,6 +121,7 @@ def start_superlink(spec: SuperLinkSpec, *, cwd: Path, timeout: float = 60.0) ->
             host=spec.host,
         )
     ensure_port_free(spec.host, spec.port, what="SuperLink")
+    ensure_port_free(LOOPBACK, spec.control_port, what="SuperLink Control API")
     spec.flwr_home.mkdir(parents=True, exist_ok=True)
     write_connection(spec)
     process = start_process(
@@ -105,8 +132,9 @@ def start_superlink(spec: SuperLinkSpec, *, cwd: Path, timeout: float = 60.0) ->
         log_path=spec.flwr_home / "superlink.log",
     )
     (spec.flwr_home / "superlink.pid").write_text(str(process.pid))
-    dial = "127.0.0.1" if spec.host in ("0.0.0.0", "") else spec.host
-    if not wait_for_port(dial, spec.port, timeout=timeout) or not process.alive():
+    dial = LOOPBACK if spec.host in ("0.0.0.0", "") else spec.host
+    up = wait_for_port(dial, spec.port, timeout=timeout) and wait_for_port(LOOPBACK, spec.control_port, timeout=timeout)
+    if not up or not process.alive():
         tail = process.log_tail()
         process.stop()
         raise LaunchError(f"the SuperLink did not start on {spec.address}; its log ends:\n{tail}")
@@ -126,9 +154,24 @@ def register_nodes(public_keys: Sequence[Path], *, flwr_home: Path, cwd: Path) -
 
 
 def submit_run(
-    app_dir: Path, *, flwr_home: Path, run_config: dict[str, Any], timeout: float = 300.0
+    app_dir: Path,
+    *,
+    flwr_home: Path,
+    run_config: dict[str, Any],
+    signed_fab_hash: str | None = None,
+    timeout: float = 300.0,
 ) -> int:
-    """Submit the app in ``app_dir`` to the SuperLink of ``flwr_home``; returns the run id."""
+    """Submit the app in ``app_dir`` to the SuperLink of ``flwr_home``; returns the run id.
+
+    With ``signed_fab_hash`` the FAB ``flwr run`` uploaded must be the one the
+    server signed; otherwise SuperNodes would refuse it, so fail here, clearly.
+    """
     pairs = " ".join(f"{k}={json.dumps(v)}" for k, v in run_config.items())
     reply = _flwr(["run", str(app_dir), CONNECTION, "--run-config", pairs], flwr_home=flwr_home, cwd=app_dir, timeout=timeout)
+    uploaded = str(reply.get("fab-hash", ""))
+    if signed_fab_hash is not None and (not uploaded or not signed_fab_hash.startswith(uploaded)):
+        raise LaunchError(
+            f"run {reply.get('run-id')} uploaded FAB {uploaded or '?'} but the server signed {signed_fab_hash[:8]}: "
+            f"files in {app_dir} changed between signing and submission; SuperNodes will refuse it, start again"
+        )
     return int(reply["run-id"])

@@ -1,11 +1,16 @@
-"""The client side of a deployment: one SuperNode process that runs AUREON's ClientApp."""
+"""The client side of a deployment: one SuperNode process that runs AUREON's ClientApp.
+
+With TLS on, the SuperNode gets the server's trusted-entities file
+(``--trusted-entities``): it runs only app bundles signed by the server's
+app-signing key and answers any other run with an error instead of its code.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +40,10 @@ class SuperNodeSpec:
     clientappio_port: int
     root_certificates: Path | None = None
     private_key: Path | None = None
+    trusted_entities: Path | None = None
     overrides: Sequence[str] = field(default_factory=tuple)
     max_retries: int | None = None
+    privacy_floor: Mapping[str, bool | float] = field(default_factory=dict)  # PrivacyFloor.node_config()
 
     @property
     def insecure(self) -> bool:
@@ -51,6 +58,7 @@ class SuperNodeSpec:
         }
         if self.overrides:
             entries[keys.NODE_OVERRIDES] = " ".join(self.overrides)
+        entries.update(self.privacy_floor)
         return " ".join(f"{k}={json.dumps(v)}" for k, v in entries.items())
 
     def command(self) -> list[str]:
@@ -72,6 +80,8 @@ class SuperNodeSpec:
         cmd += ["--root-certificates", str(self.root_certificates)]
         if self.private_key is not None:
             cmd += ["--auth-supernode-private-key", str(self.private_key)]
+        if self.trusted_entities is not None:
+            cmd += ["--trusted-entities", str(self.trusted_entities)]
         return cmd
 
 
@@ -80,7 +90,12 @@ def start_supernode(spec: SuperNodeSpec, *, cwd: Path) -> ManagedProcess:
     if spec.insecure:
         LOG.warning(INSECURE_WARNING)
     else:
-        for name, path in (("--root-certificates", spec.root_certificates), ("--auth-key", spec.private_key)):
+        files = (
+            ("--root-certificates", spec.root_certificates),
+            ("--auth-key", spec.private_key),
+            ("--trusted-entities", spec.trusted_entities),
+        )
+        for name, path in files:
             if path is not None and not Path(path).is_file():
                 raise LaunchError(f"{name} file {str(path)!r} does not exist")
     ensure_port_free("127.0.0.1", spec.clientappio_port, what="SuperNode ClientAppIo")

@@ -8,6 +8,7 @@ from aureon.strategies.norm_bounding import NormBounding
 from aureon.strategies.round_recorder import RoundRecorder
 from aureon.strategies.secure_aggregation import SecureAggregation
 from aureon.strategies.update_validator import UpdateValidator
+from aureon.strategies.weight_cap import WeightCap
 from aureon.strategies.wrapper import StrategyWrapper
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "SecureAggregation",
     "StrategyWrapper",
     "UpdateValidator",
+    "WeightCap",
     "build_strategy",
     "with_compression",
     "wrap_aggregation",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from flwr.app import Message
 
-from aureon.tracking.records import Failure, Rejection, RoundRecord
+from aureon.tracking.records import CappedWeight, Failure, Rejection, RoundRecord
 from aureon.tracking.wire import message_wire_bytes
 
 
@@ -17,6 +17,7 @@ class RoundEvents:
     """One round's events, ready to be merged into its RoundRecord."""
 
     rejected: list[Rejection] = field(default_factory=list)
+    capped: list[CappedWeight] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     traffic: dict[int, list[int]] = field(default_factory=dict)  # node -> [up, down]
     error: str | None = None
@@ -29,6 +30,7 @@ class RoundEvents:
             client.bytes_down += down
         record.failures.extend(self.failures)
         record.rejected.extend(self.rejected)
+        record.capped.extend(self.capped)
         record.aggregation_error = self.error
         return record
 
@@ -46,6 +48,10 @@ class RoundLedger:
     def reject(self, server_round: int, *, node_id: int, stage: str, reason: str) -> None:
         """A reply that arrived but was refused."""
         self._round(server_round).rejected.append(Rejection(node_id=node_id, stage=stage, reason=reason))
+
+    def cap(self, server_round: int, *, node_id: int, declared: float, used: float) -> None:
+        """A reply whose declared weight was lowered to the cap before aggregation."""
+        self._round(server_round).capped.append(CappedWeight(node_id=node_id, declared=declared, used=used))
 
     def fail(self, server_round: int, *, node_id: int, reason: str) -> None:
         """A node that answered a protocol stage with an error (it dropped out)."""

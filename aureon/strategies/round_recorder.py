@@ -74,7 +74,7 @@ class RoundRecorder(StrategyWrapper):
                     partition_id=-1 if partition_id is None else int(partition_id),
                     node_id=node_id,
                     num_examples=None if num_examples is None else int(num_examples),
-                    train_loss=float("nan") if train_loss is None else train_loss,
+                    train_loss=train_loss,
                     epsilon=_number(metrics, keys.EPSILON),
                     bytes_up=message_wire_bytes(reply),
                     bytes_down=self._bytes_down.get(node_id, 0),

@@ -17,14 +17,21 @@ each masked-input reply also advertises the client's fresh keys for the
 next round, and the unmask request carries the next round's setup and
 share-keys requests, whose replies ride back with the unmask shares. When
 the next round samples the same clients, it starts directly with training:
-two exchanges per round instead of four (the first round, and any round
-whose participants differ from the prepared ones, sets up afresh). Secrets are still fresh per
-round and each stage's checks are unchanged; only the transport is shared.
+two exchanges per round instead of four. Secrets are still fresh per round
+and each stage's checks are unchanged; only the transport is shared.
+
+Each round is set up once: clients refuse a second setup of a round (two
+sums of one round, with and without a victim, would reveal its update), and
+so does this wrapper. Rounds are prepared ahead only when the inner strategy
+samples every node and every client sampled this round reached unmasking;
+a sampled client that missed the prepared key sharing sits out that round
+(recorded), and the round after it sets up afresh for everyone.
 
 The server never sees a client's update, weight or norm, only their sums;
 per-client plain metrics (loss, epsilon, partition id) still travel.
-A round that cannot finish correctly keeps the previous global model and
-records why in results.json.
+A round that cannot finish correctly, or whose unmasked sum no honest inputs
+could produce (a mean outside the clipping range, an impossible total
+weight), keeps the previous global model and records why in results.json.
 """
 
 from __future__ import annotations
@@ -43,7 +50,6 @@ from aureon import keys
 from aureon.exceptions import ConfigError, SecureAggregationError
 from aureon.privacy.secagg import SecAggServer, SecAggSettings, wire
 from aureon.privacy.secagg.vector import VectorLayout
-from aureon.seeding import derive_seed
 from aureon.strategies.ledger import RoundLedger
 from aureon.strategies.wrapper import StrategyWrapper
 
@@ -58,6 +64,7 @@ class _Session:
     protocol: SecAggServer
     train_requests: dict[int, ConfigRecord] = field(default_factory=dict)
     recorded: int = 0  # rejections already written to the ledger
+    ahead: dict[int, dict[str, ConfigRecord]] = field(default_factory=dict)  # setup sent ahead, per node
 
 
 class SecureAggregation(StrategyWrapper):
@@ -69,7 +76,6 @@ class SecureAggregation(StrategyWrapper):
         *,
         settings: SecAggSettings,
         ledger: RoundLedger,
-        seed: int,
         timeout: float | None = None,
         num_rounds: int | None = None,
     ) -> None:
@@ -77,7 +83,6 @@ class SecureAggregation(StrategyWrapper):
         super().__init__(inner)
         self.settings = settings
         self.ledger = ledger
-        self.seed = seed
         self.timeout = timeout
         self.num_rounds = num_rounds
         self._grid: Grid | None = None
@@ -86,6 +91,8 @@ class SecureAggregation(StrategyWrapper):
         self._current: _Session | None = None  # the round being trained
         self._next: _Session | None = None  # the next round, set up during this one's unmasking
         self._adverts: dict[int, ConfigRecord] = {}  # public keys clients advertised ahead
+        self._last_round = 0  # the latest round whose setup was sent: never set up again
+        self._sampled: set[int] = set()  # the nodes the inner strategy sampled this round
 
     # ---------------------------------------------------------------- helpers
     def _exchange(
@@ -123,15 +130,25 @@ class SecureAggregation(StrategyWrapper):
         return replies
 
     def _protocol(self, server_round: int, node_ids: Iterable[int]) -> SecAggServer:
+        """A protocol run for a round never set up before (its graph from fresh entropy)."""
         if self._layout is None:
             raise SecureAggregationError("no global model: configure_train must run first")
+        if server_round <= self._last_round:
+            raise SecureAggregationError(
+                f"round {server_round} cannot be set up: round {self._last_round} already was, and "
+                "a round is set up once and rounds only move forward (clients refuse the rest)"
+            )
         return SecAggServer(
             settings=self.settings,
             node_ids=sorted(node_ids),
             server_round=server_round,
             vector_length=self._layout.size + 1,
-            seed=derive_seed(self.seed, server_round),
         )
+
+    def _pipelining(self) -> bool:
+        """Prepare the next round now only if the inner strategy will sample the same nodes."""
+        fraction = getattr(self.inner, "fraction_train", 1.0)
+        return isinstance(fraction, (int, float)) and fraction >= 1.0
 
     @staticmethod
     def _indexed(protocol: SecAggServer, adverts: Mapping[int, ConfigRecord]) -> dict[int, RecordDict]:
@@ -170,6 +187,7 @@ class SecureAggregation(StrategyWrapper):
         protocol = session.protocol
         try:
             setup = protocol.setup_requests()
+            self._last_round = server_round
             adverts = {n: a for n, a in self._adverts.items() if a.get(wire.ROUND) == server_round}
             ahead = self._indexed(protocol, adverts)
             self._adverts = {}
@@ -198,6 +216,8 @@ class SecureAggregation(StrategyWrapper):
         }
         if (self.num_rounds is not None and next_round > self.num_rounds) or not adverts:
             return None, {}
+        if not self._pipelining() or reachable != self._sampled:
+            return None, {}  # the next round sets up afresh, with whoever it samples
         session: _Session | None = None
         try:
             session = _Session(next_round, self._protocol(next_round, adverts))
@@ -210,47 +230,79 @@ class SecureAggregation(StrategyWrapper):
             if session is not None:
                 self._record(session)
         self._adverts = {}  # the clients spend these keys on the requests below
-        extra = {
+        self._last_round = next_round
+        session.ahead = {
             node: {keys.SECAGG_SETUP_RECORD: setup[node], keys.SECAGG_SHARE_KEYS_RECORD: request}
             for node, request in share_requests.items()
         }
-        return session, extra
+        return session, session.ahead
 
-    def _finish_next(self, session: _Session, replies: Mapping[int, RecordDict]) -> None:
-        """Stage 2 of the next round, from the shares that came back with the unmask replies."""
-        shares = {}
-        for node_id, content in replies.items():
-            record = content.config_records.get(keys.SECAGG_SHARES_RECORD)
-            if record is not None and wire.REFUSED in record:
-                log(WARNING, "round %d: node %d declined to set up ahead: %s",
-                    session.server_round, node_id, record[wire.REFUSED])
-            elif record is not None:
-                shares[node_id] = RecordDict({keys.SECAGG: record})
+    def _finish_next(self, server_round: int, session: _Session, replies: Mapping[int, RecordDict]) -> None:
+        """Stage 2 of the next round, from the shares that came back with the unmask replies.
+
+        A node whose reply did not come back is asked once more, with the same
+        requests: it answers a retransmission with what it sent, so a lost
+        reply costs one exchange, not the node's place in the next round.
+        """
+        shares, declined = _shares_from(session.server_round, replies)
+        lost = {n: extra for n, extra in session.ahead.items() if n not in shares and n not in declined}
+        if lost:
+            retried = self._exchange(
+                server_round,
+                {n: extra[keys.SECAGG_SHARE_KEYS_RECORD] for n, extra in lost.items()},
+                keys.SECAGG_SHARE_KEYS,
+                f"share-keys of round {session.server_round} (asked again)",
+                extra={n: {keys.SECAGG_SETUP_RECORD: extra[keys.SECAGG_SETUP_RECORD]} for n, extra in lost.items()},
+            )
+            shares.update(retried)
         try:
             session.train_requests = session.protocol.receive_shares(shares)
         except SecureAggregationError as error:
-            log(WARNING, "round %d will set up afresh: %s", session.server_round, error)
+            log(WARNING, "round %d was set up ahead and cannot run: %s", session.server_round, error)
+            self.ledger.abort(
+                session.server_round,
+                f"{error}; the round was set up during round {session.server_round - 1}'s unmasking "
+                "and is not set up twice",
+            )
             return
         finally:
             self._record(session)
         self._next = session
 
     def _take_next(self, server_round: int, sampled: set[int]) -> _Session | None:
-        """The session prepared last round, if every sampled client completed its stage 2.
+        """The session prepared last round, for the sampled clients that completed its stage 2.
 
-        Otherwise the round sets up afresh, so that a client that missed the
-        unmask exchange (or was not sampled then) takes part again.
+        A sampled client outside it sits out this round (recorded as a
+        failure): the round is already set up, and a second setup would be
+        refused. Prepared clients not sampled simply drop out of it.
         """
         session, self._next = self._next, None
         if session is None or session.server_round != server_round or self._layout is None:
             return None
-        if set(session.train_requests) != sampled:
-            log(WARNING, "round %d: the clients prepared last round are not the ones sampled; "
-                "setting up afresh", server_round)
-            return None
         if session.protocol.vector_length != self._layout.size + 1:
             return None
+        for node_id in sorted(sampled - set(session.train_requests)):
+            reason = (
+                f"secure aggregation: sits out round {server_round}, which was set up during round "
+                f"{server_round - 1} without this node's key sharing (a round is set up once); "
+                "it takes part again from the next fresh setup"
+            )
+            log(WARNING, "round %d: node %d %s", server_round, node_id, reason)
+            self.ledger.fail(server_round, node_id=node_id, reason=reason)
+        session.train_requests = {n: r for n, r in session.train_requests.items() if n in sampled}
         return session
+
+    def _session_for(self, server_round: int, sampled: set[int]) -> _Session:
+        """The prepared session if there is one, else a fresh setup (only for a round not set up yet)."""
+        session = self._take_next(server_round, sampled)
+        if session is not None:
+            return session
+        if server_round <= self._last_round:
+            raise SecureAggregationError(
+                f"round {server_round} was set up ahead and cannot run; it is not set up twice "
+                "(clients refuse a second setup of a round), so it keeps the previous model"
+            )
+        return self._set_up(server_round, sampled)
 
     # ------------------------------------------------------------------ train
     def configure_train(
@@ -267,17 +319,17 @@ class SecureAggregation(StrategyWrapper):
             return []
         self._layout = VectorLayout.of(arrays)
         self._global = self._layout.flatten(arrays)
-        session = self._take_next(server_round, set(messages))
-        if session is None:
-            try:
-                session = self._set_up(server_round, set(messages))
-            except (SecureAggregationError, ConfigError) as error:
-                self._abort(server_round, error)
-                return []
+        self._sampled = set(messages)
+        try:
+            session = self._session_for(server_round, self._sampled)
+        except (SecureAggregationError, ConfigError) as error:
+            self._abort(server_round, error)
+            return []
         self._current = session
         out = []
+        ahead = self._pipelining() and (self.num_rounds is None or server_round < self.num_rounds)
         for node_id, request in session.train_requests.items():
-            if self.num_rounds is None or server_round < self.num_rounds:
+            if ahead:
                 request[wire.NEXT_ROUND] = server_round + 1
             content = RecordDict(dict(messages[node_id].content.items()))
             content[keys.SECAGG] = request
@@ -316,7 +368,7 @@ class SecureAggregation(StrategyWrapper):
         upcoming, extra = self._prepare_next(server_round + 1, set(unmask_requests))
         shares = self._exchange(server_round, unmask_requests, keys.SECAGG_UNMASK, "unmask", extra=extra)
         if upcoming is not None:
-            self._finish_next(upcoming, shares)
+            self._finish_next(server_round, upcoming, shares)
         try:
             secure_sum = protocol.receive_unmask(shares)
             mean_update = secure_sum.mean()
@@ -337,6 +389,19 @@ class SecureAggregation(StrategyWrapper):
         return self.inner.aggregate_train(server_round, [summary])
 
     # --------------------------------------------------------------- evaluate
+
+
+def _shares_from(next_round: int, replies: Mapping[int, RecordDict]) -> tuple[dict[int, RecordDict], set[int]]:
+    """The next round's stage-2 replies riding on unmask replies, and the nodes that declined."""
+    shares, declined = {}, set()
+    for node_id, content in replies.items():
+        record = content.config_records.get(keys.SECAGG_SHARES_RECORD)
+        if record is not None and wire.REFUSED in record:
+            log(WARNING, "round %d: node %d declined to set up ahead: %s", next_round, node_id, record[wire.REFUSED])
+            declined.add(node_id)
+        elif record is not None:
+            shares[node_id] = RecordDict({keys.SECAGG: record})
+    return shares, declined
 
 
 def _mean_plain_metrics(contents: list[RecordDict]) -> MetricRecord:

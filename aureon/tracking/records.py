@@ -13,7 +13,7 @@ class ClientRound:
     partition_id: int
     node_id: int
     num_examples: int | None  # None when the client's weight was aggregated securely
-    train_loss: float
+    train_loss: float | None  # None when withheld: under DP-SGD it would be an unprotected release
     epsilon: float | None
     bytes_up: int
     bytes_down: int
@@ -37,6 +37,15 @@ class Rejection:
 
 
 @dataclass
+class CappedWeight:
+    """A reply aggregated with less weight than it declared (aggregation.max_weight)."""
+
+    node_id: int
+    declared: float
+    used: float
+
+
+@dataclass
 class RoundRecord:
     """Everything measured in one round."""
 
@@ -47,6 +56,7 @@ class RoundRecord:
     clients: list[ClientRound] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    capped: list[CappedWeight] = field(default_factory=list)
     aggregation_error: str | None = None  # why the round kept the previous model
 
     @property
@@ -70,4 +80,5 @@ class RoundRecord:
         data["bytes_down_total"] = self.bytes_down
         data["num_failures"] = len(self.failures)
         data["num_rejected"] = len(self.rejected)
+        data["num_capped"] = len(self.capped)
         return data

@@ -2,24 +2,49 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
+import math
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 
+from aureon.files import atomic_write_bytes, atomic_write_text
 from aureon.tracking.plot import plot_rounds
 from aureon.tracking.records import RoundRecord
 
+NON_FINITE_KEY = "non_finite_fields"
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+
+def _finite(value: Any, where: str, found: list[str]) -> Any:
+    """``value`` with every NaN/Inf float replaced by None; their paths are appended to ``found``."""
+    if isinstance(value, dict):
+        return {k: _finite(v, f"{where}.{k}" if where else str(k), found) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v, f"{where}[{i}]", found) for i, v in enumerate(value)]
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        found.append(where)
+        return None
+    return value
+
+
+def finite_json_document(results: dict[str, Any]) -> dict[str, Any]:
+    """``results`` as strict JSON allows: NaN and Inf become null, listed under ``non_finite_fields``.
+
+    A diverged run (lr too high, a poisoned update) produces NaN losses;
+    Python would write them as the bare word NaN, which JSON parsers reject.
+    """
+    found: list[str] = []
+    document = _finite(results, "", found)
+    if found:
+        document[NON_FINITE_KEY] = found
+    return document
 
 
 class RunTracker:
@@ -38,7 +63,7 @@ class RunTracker:
 
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(config_yaml)
+        atomic_write_text(self.run_dir / "config.yaml", config_yaml)
         self.summary = dict(summary)
         self.num_rounds = num_rounds
         self.rounds: list[RoundRecord] = []
@@ -90,7 +115,9 @@ class RunTracker:
     # ------------------------------------------------------------------ finish
     def finish(self, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
         """Save the final model and plot; return the results written to results.json."""
-        torch.save(state_dict, self.run_dir / "model.pt")
+        buffer = io.BytesIO()
+        torch.save(state_dict, buffer)
+        atomic_write_bytes(self.run_dir / "model.pt", buffer.getvalue())
         results = self._write_results(finished=True)
         if self.rounds:
             plot_rounds(self.rounds, self.run_dir / "progress.png", initial=self.initial)
@@ -119,6 +146,7 @@ class RunTracker:
         }
 
     def _write_results(self, *, finished: bool = False) -> dict[str, Any]:
-        results = self.results(finished=finished)
-        _write_atomic(self.run_dir / "results.json", json.dumps(results, indent=2))
+        """Rewrite results.json (atomically, strict JSON); return the document written."""
+        results = finite_json_document(self.results(finished=finished))
+        atomic_write_text(self.run_dir / "results.json", json.dumps(results, indent=2, allow_nan=False))
         return results

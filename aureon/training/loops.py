@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from aureon.config import TrainConfig
 from aureon.privacy.accounting import DpPlan
+from aureon.privacy.entropy import privacy_generator
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,9 @@ class EvalResult:
     accuracy: float
 
 
-def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> DataLoader:
+def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, generator: torch.Generator) -> DataLoader:
+    """Shuffled batches; under DP, Opacus turns this into Poisson sampling from ``generator``."""
     dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
-    generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
 
 
@@ -60,13 +61,18 @@ def train_model(
     dp: DpPlan | None = None,
     accountant: IAccountant | None = None,
     proximal_mu: float = 0.0,
+    reproducible_noise_seed: int | None = None,
 ) -> TrainResult:
     """Train ``model`` in place for ``config.local_epochs`` epochs.
 
     With ``dp`` set, runs Opacus DP-SGD (Poisson sampling, per-sample clipping,
-    Gaussian noise) and records every step in ``accountant``, which the caller
-    owns and keeps across rounds. The model object stays the plain module, so
-    its state_dict never carries Opacus' ``_module.`` prefix.
+    Gaussian noise) and records every step in ``accountant``. The noise and the
+    Poisson batches come from local entropy, never from ``seed`` (which orders
+    the batches of non-private training only); ``reproducible_noise_seed`` is
+    the benchmark opt-in that makes them repeatable. Every Poisson batch is a
+    step, an empty one included: it releases pure noise, as the accountant
+    assumes. The model object stays the plain module, so its state_dict never
+    carries Opacus' ``_module.`` prefix.
     """
     with warnings.catch_warnings():
         # Opacus reminds that secure_mode is off and torch notes the full backward
@@ -75,7 +81,7 @@ def train_model(
         warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
         return _train(
             model, x, y, config=config, seed=seed, dp=dp, accountant=accountant,
-            proximal_mu=proximal_mu,
+            proximal_mu=proximal_mu, reproducible_noise_seed=reproducible_noise_seed,
         )
 
 
@@ -89,19 +95,23 @@ def _train(
     dp: DpPlan | None,
     accountant: IAccountant | None,
     proximal_mu: float,
+    reproducible_noise_seed: int | None,
 ) -> TrainResult:
     model.train()
-    loader = _loader(x, y, config.batch_size, seed)
+    if dp is None:
+        generator = torch.Generator().manual_seed(seed)
+    else:
+        generator = privacy_generator(reproducible_noise_seed)
+    loader = _loader(x, y, config.batch_size, generator)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
     criterion: nn.Module = nn.CrossEntropyLoss()
     trainable: nn.Module = model
     if dp is not None:
-        if accountant is None:
-            raise ValueError("train_model: a DP plan needs the client's accountant")
         engine = PrivacyEngine(accountant=dp.accountant)
-        engine.accountant = accountant
+        if accountant is not None:
+            engine.accountant = accountant
         prepared = engine.make_private(
             module=model,
             optimizer=optimizer,
@@ -111,7 +121,7 @@ def _train(
             max_grad_norm=dp.max_grad_norm,
             poisson_sampling=True,
             grad_sample_mode=dp.grad_sample_mode,
-            noise_generator=torch.Generator().manual_seed(seed + 1),
+            noise_generator=generator,
         )
         if len(prepared) == 4:
             trainable, optimizer, criterion, loader = prepared
@@ -122,16 +132,15 @@ def _train(
     for _ in range(config.local_epochs):
         for xb, yb in loader:
             optimizer.zero_grad(set_to_none=True)
-            if len(xb) == 0:  # Poisson sampling drew nobody: nothing to release
-                continue
             loss = criterion(trainable(xb), yb)
             loss.backward()
             optimizer.step()
             if anchor:
                 _proximal_step(model, anchor, config.lr, proximal_mu)
-            total_loss += float(loss.detach())
-            batches += 1
             steps += 1
+            if len(xb) > 0:  # an empty Poisson batch has no loss, only noise
+                total_loss += float(loss.detach())
+                batches += 1
     if dp is not None and hasattr(trainable, "_close"):
         trainable._close()
     return TrainResult(num_examples=len(x), mean_loss=total_loss / max(batches, 1), steps=steps)

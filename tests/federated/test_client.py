@@ -2,56 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 from opacus.accountants import RDPAccountant
 
 from aureon import keys
 from aureon.config import AureonConfig
 from aureon.federated.client import handle_evaluate, handle_train, load_client_data
-from aureon.launch.run_config import compose_config
-from aureon.models import build_model
 from aureon.privacy import plan_dp
+from tests.federated.messages import client_context, digits_config, flat, initial_arrays, train_message
 
 pytestmark = pytest.mark.usefixtures("server_identity")
 
 
-def _config(*overrides: str) -> AureonConfig:
-    return compose_config(
-        ["dataset=digits", "num_clients=3", "num_rounds=3", "train.batch_size=32", *overrides]
-    )
-
-
-def _context(partition_id: int, num_partitions: int) -> Context:
-    return Context(
-        run_id=1,
-        node_id=100 + partition_id,
-        node_config={
-            keys.NODE_PARTITION_ID: partition_id,
-            keys.NODE_NUM_PARTITIONS: num_partitions,
-        },
-        state=RecordDict(),
-        run_config={},
-    )
-
-
-def _train_message(arrays: ArrayRecord, server_round: int) -> Message:
-    content = RecordDict(
-        {keys.ARRAYS: arrays, keys.CONFIG: ConfigRecord({keys.SERVER_ROUND: server_round})}
-    )
-    return Message(content=content, dst_node_id=101, message_type=MessageType.TRAIN)
-
-
-def _initial_arrays(config: AureonConfig) -> ArrayRecord:
-    model = build_model(config.model, input_shape=(1, 8, 8), num_classes=10, seed=config.seed)
-    return ArrayRecord(model.state_dict())
-
-
-def test_reported_epsilon_is_the_independent_accountants_and_never_resets() -> None:
-    config = _config()
-    context = _context(1, 3)
-    arrays = _initial_arrays(config)
+def test_reported_epsilon_is_the_independent_accountants_and_never_resets(tmp_path: Path) -> None:
+    config = digits_config()
+    context = client_context(1, 3, tmp_path)
+    arrays = initial_arrays(config)
     data = load_client_data(config, 1, 3)
     plan = plan_dp(
         config.privacy,
@@ -62,7 +32,7 @@ def test_reported_epsilon_is_the_independent_accountants_and_never_resets() -> N
     )
     reported = []
     for server_round in (1, 2, 3):
-        reply = handle_train(_train_message(arrays, server_round), context, config)
+        reply = handle_train(train_message(arrays, server_round), context, config)
         assert not reply.has_error()
         metrics = reply.content[keys.METRICS]
         reported.append(metrics[keys.EPSILON])
@@ -78,22 +48,22 @@ def test_reported_epsilon_is_the_independent_accountants_and_never_resets() -> N
     assert reported[2] == pytest.approx(config.privacy.target_epsilon, abs=0.02)
 
 
-def test_spent_budget_is_refused_with_a_reason() -> None:
-    config = _config("num_rounds=1")
-    context = _context(0, 3)
-    arrays = _initial_arrays(config)
-    first = handle_train(_train_message(arrays, 1), context, config)
+def test_spent_budget_is_refused_with_a_reason(tmp_path: Path) -> None:
+    config = digits_config("num_rounds=1")
+    context = client_context(0, 3, tmp_path)
+    arrays = initial_arrays(config)
+    first = handle_train(train_message(arrays, 1), context, config)
     assert not first.has_error()
-    second = handle_train(_train_message(arrays, 2), context, config)
+    second = handle_train(train_message(arrays, 2), context, config)
     assert second.has_error()
     assert "privacy budget spent" in second.error.reason
     assert "privacy.target_epsilon=2.0" in second.error.reason
 
 
-def test_weights_on_the_wire_are_the_plain_modules() -> None:
-    config = _config()
-    arrays = _initial_arrays(config)
-    reply = handle_train(_train_message(arrays, 1), _context(0, 3), config)
+def test_weights_on_the_wire_are_the_plain_modules(tmp_path: Path) -> None:
+    config = digits_config()
+    arrays = initial_arrays(config)
+    reply = handle_train(train_message(arrays, 1), client_context(0, 3, tmp_path), config)
     sent = reply.content[keys.ARRAYS]
     assert list(sent.keys()) == list(arrays.keys())
     assert not any(name.startswith("_module.") for name in sent.keys())
@@ -104,40 +74,40 @@ def test_weights_on_the_wire_are_the_plain_modules() -> None:
 
 
 def test_same_seed_same_update_other_seed_other_update() -> None:
-    config = _config("privacy=none")
-    arrays = _initial_arrays(config)
+    config = digits_config("privacy=none")
+    arrays = initial_arrays(config)
 
     def update(cfg: AureonConfig) -> np.ndarray:
-        reply = handle_train(_train_message(arrays, 1), _context(2, 3), cfg)
-        return np.concatenate([a.numpy().ravel() for a in reply.content[keys.ARRAYS].values()])
+        reply = handle_train(train_message(arrays, 1), client_context(2, 3, None), cfg)
+        return flat(reply.content[keys.ARRAYS])
 
     np.testing.assert_array_equal(update(config), update(config))
-    assert not np.array_equal(update(config), update(_config("privacy=none", "seed=1")))
+    assert not np.array_equal(update(config), update(digits_config("privacy=none", "seed=1")))
 
 
 def test_fedprox_pull_keeps_the_update_closer_to_the_global_model() -> None:
-    config = _config("privacy=none", "train.local_epochs=3")
-    arrays = _initial_arrays(config)
-    start = np.concatenate([a.numpy().ravel() for a in arrays.values()])
+    config = digits_config("privacy=none", "train.local_epochs=3")
+    arrays = initial_arrays(config)
+    start = flat(arrays)
 
     def distance(mu: float) -> float:
-        message = _train_message(arrays, 1)
+        message = train_message(arrays, 1)
         message.content[keys.CONFIG][keys.PROXIMAL_MU] = mu
-        reply = handle_train(message, _context(0, 3), config)
-        end = np.concatenate([a.numpy().ravel() for a in reply.content[keys.ARRAYS].values()])
+        reply = handle_train(message, client_context(0, 3, None), config)
+        end = flat(reply.content[keys.ARRAYS])
         return float(np.linalg.norm(end - start))
 
     assert distance(1.0) < distance(0.0)
 
 
 def test_evaluate_reports_accuracy_on_the_test_split() -> None:
-    config = _config()
+    config = digits_config()
     message = Message(
-        content=RecordDict({keys.ARRAYS: _initial_arrays(config), keys.CONFIG: ConfigRecord()}),
+        content=RecordDict({keys.ARRAYS: initial_arrays(config), keys.CONFIG: ConfigRecord()}),
         dst_node_id=101,
         message_type=MessageType.EVALUATE,
     )
-    reply = handle_evaluate(message, _context(0, 3), config)
+    reply = handle_evaluate(message, client_context(0, 3, None), config)
     metrics = reply.content[keys.METRICS]
     assert 0.0 <= metrics[keys.EVAL_ACCURACY] <= 1.0
     assert metrics[keys.NUM_EXAMPLES] == len(load_client_data(config, 0, 3).y_test)

@@ -14,6 +14,7 @@ from typing import Any
 from aureon.launch.certs import DeploymentCerts
 from aureon.launch.processes import ManagedProcess, free_port, quiet_flower_env, start_process
 from aureon.launch.supernode import SuperNodeSpec, start_supernode, start_supernode_when_accepted
+from aureon.privacy.floor import PrivacyFloor
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,13 +43,14 @@ class Deployment:
         self.root = root
         self.certs = certs
         self.port = free_port()
+        self.control_port = free_port()
         self.server: ManagedProcess | None = None
         self.processes: list[ManagedProcess] = []
 
     def start_server(self, overrides: Sequence[str], *, run_dir: Path, timeout: float = 400) -> ManagedProcess:
         env = quiet_flower_env(self.root / "driver-home")
         command = [sys.executable, "-m", "server", "--certs", str(self.certs.out), "--port", str(self.port),
-                   "--run-dir", str(run_dir), "--timeout", str(timeout), *overrides]
+                   "--control-port", str(self.control_port), "--run-dir", str(run_dir), "--timeout", str(timeout), *overrides]
         self.server = start_process("server", command, env=env, cwd=REPO, log_path=self.root / f"server-{self.port}.log")
         self.processes.append(self.server)
         server = self.server
@@ -72,7 +74,10 @@ class Deployment:
             clientappio_port=free_port(),
             root_certificates=None if insecure else self.certs.ca_cert,
             private_key=None if insecure else key,
+            trusted_entities=None if insecure else self.certs.trusted_entities,
             max_retries=max_retries,
+            # as `python -m clients` starts a client; these runs' privacy=none is the test's choice
+            privacy_floor=PrivacyFloor(require_dp=False, max_epsilon=8.0, deployment=True).node_config(),
         )
         if rejoin:  # a restarted node: retry while the SuperLink still sees its crashed self online
             process = start_supernode_when_accepted(spec, cwd=self.root)

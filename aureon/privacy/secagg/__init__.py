@@ -6,13 +6,14 @@ no networking. The Flower wiring lives in aureon.strategies.secure_aggregation
 """
 
 from aureon.privacy.secagg.client import ClientState, SecAggClient
-from aureon.privacy.secagg.errors import MalformedMessage, ProtocolAbort
+from aureon.privacy.secagg.errors import ImplausibleAggregate, MalformedMessage, ProtocolAbort
 from aureon.privacy.secagg.params import RoundParams, SecAggSettings
 from aureon.privacy.secagg.quantization import sum_error_bound
 from aureon.privacy.secagg.server import Rejection, SecAggServer, SecureSum
 
 __all__ = [
     "ClientState",
+    "ImplausibleAggregate",
     "MalformedMessage",
     "ProtocolAbort",
     "Rejection",

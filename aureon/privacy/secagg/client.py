@@ -9,23 +9,34 @@ round, answers at most one unmasking request, never reveals both shares of
 the same peer, and refuses to unmask when fewer than ``threshold`` clients of
 its neighbourhood survive.
 
+Rounds only move forward: a client accepts one setup per round, for a round
+later than any it accepted before, and each stage only after the previous
+one. Without that, a server could run one round twice, with and without a
+victim, and subtract the two sums. ``last_round`` and ``last_commitment``
+(the seed commitment advertised in that setup) survive the end of a round
+and a refused request; ``progress`` exports them for the ClientApp to keep
+beyond the process, and ``remember`` takes them back after a restart.
+
 Secrets come from the OS CSPRNG on purpose (not from the run seed): a
 seeded mask would be a mask the server can recompute.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 from flwr.app import ConfigRecord
 
-from aureon.privacy.secagg import crypto, masking, prg, quantization, ring, shamir, wire
+from aureon.privacy.secagg import crypto, graph, masking, prg, quantization, ring, shamir, wire
 from aureon.privacy.secagg.errors import MalformedMessage, ProtocolAbort
 
 IDLE, KEYS_SENT, SHARES_SENT, READY_TO_MASK, MASKED, UNMASKED = range(6)
-MAX_INDEX = 1 << 30
+MAX_INDEX = 1 << 20  # clients per run: bounds the work of rebuilding the neighbour graph
+PROGRESS_ROUND = "last-round"
+PROGRESS_COMMITMENT = "last-commitment"
 MAX_VECTOR_LENGTH = 1 << 34
 
 
@@ -55,17 +66,26 @@ class ClientState:
     sources: list[int] = field(default_factory=list)
     seed_shares: list[bytes] = field(default_factory=list)
     key_shares: list[bytes] = field(default_factory=list)
+    # what answers a repeated request (a retransmission) with the reply already sent
+    setup_digest: bytes = b""
+    shares_digest: bytes = b""
+    sent_ciphertexts: list[bytes] = field(default_factory=list)
     # keys generated ahead for the next round (see SecAggClient.prepare)
     prepared_round: int = -1
     prepared_encryption_private: bytes = b""
     prepared_mask_private: bytes = b""
     prepared_seed: bytes = b""
+    # the last setup this client accepted, kept across rounds (never moves back)
+    last_round: int = -1
+    last_commitment: bytes = b""
 
     def to_record(self) -> ConfigRecord:
+        """The state as a ConfigRecord, for ``context.state``."""
         return ConfigRecord({f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
     def from_record(cls, record: ConfigRecord | None) -> ClientState:
+        """The state ``to_record`` wrote (a fresh one for None)."""
         if record is None:
             return cls()
         names = {f.name for f in fields(cls)}
@@ -87,8 +107,10 @@ class SecAggClient:
             )
         got = wire.read_int(request, wire.ROUND, low=0, high=1 << 62)
         if got != self.state.server_round:
+            age = "a stale" if got < self.state.server_round else "another"
             raise ProtocolAbort(
-                f"{what} is for round {got}, this client is in round {self.state.server_round}"
+                f"{what} is for round {got}, this client is in round {self.state.server_round}; "
+                f"{age} round's request is refused"
             )
 
     def _reply(self, **values: object) -> ConfigRecord:
@@ -97,15 +119,44 @@ class SecAggClient:
             record[name] = value
         return record
 
+    # ------------------------------------------------------ progress record
+    def progress(self) -> ConfigRecord:
+        """The last setup accepted, to be kept where a restarted client finds it again."""
+        return ConfigRecord(
+            {PROGRESS_ROUND: self.state.last_round, PROGRESS_COMMITMENT: self.state.last_commitment}
+        )
+
+    def remember(self, record: ConfigRecord | None) -> None:
+        """Adopt a progress record kept by an earlier run of this client, unless ours is newer.
+
+        On the same round with another commitment the kept record wins: this
+        process then accepted a second setup of a round the earlier one had
+        already set up, and ``mask`` must refuse it.
+        """
+        if record is None:
+            return
+        last_round = wire.read_int(record, PROGRESS_ROUND, low=-1, high=1 << 62)
+        commitment = record.get(PROGRESS_COMMITMENT, b"")
+        if not isinstance(commitment, bytes):
+            raise MalformedMessage(f"field {PROGRESS_COMMITMENT!r} of the progress record must be bytes")
+        if last_round >= self.state.last_round:
+            self.state.last_round, self.state.last_commitment = last_round, commitment
+
     # --------------------------------------------------------- stages 0 and 1
     def setup(self, request: ConfigRecord, *, prepared: bool = False) -> ConfigRecord:
         """Accept the round's parameters and advertise two public keys and a seed commitment.
 
-        With ``prepared``, the keys are the ones ``prepare`` advertised during the
-        previous round; a client that no longer holds them refuses (its peers
-        already encrypt to those keys).
+        Refused for a round not later than the last one set up (one setup per
+        round), or when the neighbours sent are not the ones the committed
+        graph seed gives. With ``prepared``, the keys are the ones ``prepare``
+        advertised during the previous round; a client that no longer holds
+        them refuses (its peers already encrypt to those keys).
         """
         server_round = wire.read_int(request, wire.ROUND, low=0, high=1 << 62)
+        if self._repeats_setup(request, server_round):
+            s = self.state
+            return self._reply(**_public_keys(s.encryption_private, s.mask_private, s.seed))
+        self._check_forward(server_round)
         num_clients = wire.read_int(request, wire.NUM_CLIENTS, low=2, high=MAX_INDEX)
         index = wire.read_int(request, wire.INDEX, low=1, high=num_clients)
         neighbours = wire.read_indices(request, wire.NEIGHBOURS, high=num_clients)
@@ -121,6 +172,7 @@ class SecAggClient:
         clipping_range = wire.read_float(request, wire.CLIPPING_RANGE)
         max_weight = wire.read_int(request, wire.MAX_WEIGHT, low=1, high=1 << 62)
         vector_length = wire.read_int(request, wire.VECTOR_LENGTH, low=2, high=MAX_VECTOR_LENGTH)
+        graph_seed = wire.read_bytes(request, wire.GRAPH_SEED, size=graph.GRAPH_SEED_BYTES)
         if index in neighbours or len(neighbours) != size - 1:
             raise MalformedMessage(
                 f"field {wire.NEIGHBOURS!r} must list {size - 1} other clients, got {neighbours!r}"
@@ -130,6 +182,7 @@ class SecAggClient:
                 f"threshold {threshold} must be more than half of the neighbourhood ({size}) "
                 "and at most all of it; a lower one would let a minority unmask this client"
             )
+        _check_neighbours(neighbours, index=index, graph_seed=graph_seed, num_clients=num_clients, size=size)
         keys_ = self._keys_for(server_round, prepared=prepared)
         self.state = ClientState(
             stage=KEYS_SENT,
@@ -146,8 +199,35 @@ class SecAggClient:
             encryption_private=keys_[0],
             mask_private=keys_[1],
             seed=keys_[2],
+            last_round=server_round,
+            last_commitment=masking.seed_commitment(keys_[2]),
+            setup_digest=_digest(request),
         )
         return self._reply(**_public_keys(*keys_))
+
+    def _repeats_setup(self, request: ConfigRecord, server_round: int) -> bool:
+        """True for the very setup accepted last, before masking: a retransmission, not a second setup.
+
+        It gets the same public keys and changes nothing, so a server whose
+        reply got lost can ask again without the client setting up twice.
+        """
+        s = self.state
+        return (
+            s.stage in (KEYS_SENT, SHARES_SENT)
+            and server_round == s.server_round
+            and s.setup_digest == _digest(request)
+        )
+
+    def _check_forward(self, server_round: int) -> None:
+        """Refuse a setup for a round this client has already set up, or an earlier one."""
+        last = self.state.last_round
+        if server_round <= last:
+            again = "a second setup of" if server_round == last else "a setup for the earlier"
+            raise ProtocolAbort(
+                f"{again} round {server_round} is refused: this client already accepted the setup "
+                f"of round {last}, and takes one setup per round, rounds only moving forward "
+                "(two masked inputs of one round would reveal their difference)"
+            )
 
     def _keys_for(self, server_round: int, *, prepared: bool) -> tuple[bytes, bytes, bytes]:
         s = self.state
@@ -167,8 +247,9 @@ class SecAggClient:
         next round's stages 0-2 alongside this round's unmasking; the keys are
         used for that round only.
         """
-        if server_round <= self.state.server_round:
-            raise ProtocolAbort(f"keys can only be prepared for a later round than {self.state.server_round}")
+        latest = max(self.state.server_round, self.state.last_round)
+        if server_round <= latest:
+            raise ProtocolAbort(f"keys can only be prepared for a later round than {latest}")
         keys_ = crypto.generate_private_key(), crypto.generate_private_key(), os.urandom(prg.SEED_BYTES)
         s = self.state
         s.prepared_round = server_round
@@ -180,9 +261,14 @@ class SecAggClient:
 
     # ---------------------------------------------------------------- stage 2
     def share_keys(self, request: ConfigRecord) -> ConfigRecord:
-        """Split the self-mask seed and the mask key among the live peers, encrypted to each."""
-        self._expect(request, KEYS_SENT, "the share-keys request")
+        """Split the self-mask seed and the mask key among the live peers, encrypted to each.
+
+        The same request again (its reply got lost) gets the same ciphertexts.
+        """
         s = self.state
+        if s.stage == SHARES_SENT and s.shares_digest == _digest(request):
+            return self._reply(**{wire.DESTINATIONS: list(s.peers), wire.CIPHERTEXTS: list(s.sent_ciphertexts)})
+        self._expect(request, KEYS_SENT, "the share-keys request")
         peers = wire.read_indices(request, wire.PEERS, high=s.num_clients)
         size = crypto.KEY_BYTES
         enc_keys = wire.read_bytes_list(request, wire.PEER_ENCRYPTION_KEYS, count=len(peers), size=size)
@@ -219,6 +305,7 @@ class SecAggClient:
         s.channel_keys = [channel[peer] for peer in peers]
         s.own_seed_share = shamir.to_bytes(seed_shares[s.index])
         s.own_key_share = shamir.to_bytes(key_shares[s.index])
+        s.shares_digest, s.sent_ciphertexts = _digest(request), list(ciphertexts)
         s.stage = SHARES_SENT
         return self._reply(**{wire.DESTINATIONS: list(peers), wire.CIPHERTEXTS: ciphertexts})
 
@@ -266,6 +353,12 @@ class SecAggClient:
             raise ProtocolAbort(
                 f"masking requested at stage {s.stage}; a client masks once per round, after stage 2 "
                 "(a second masked input would reveal the difference of two updates)"
+            )
+        if (s.last_round, s.last_commitment) != (s.server_round, masking.seed_commitment(s.seed)):
+            raise ProtocolAbort(
+                f"round {s.server_round} is not this client's only setup of it (the last setup kept "
+                f"is of round {s.last_round}, with other keys); masking under a second setup of one "
+                "round would reveal the difference of two inputs"
             )
         flat = np.asarray(update, dtype=np.float64).ravel()
         if flat.size != s.vector_length - 1:
@@ -344,8 +437,31 @@ class SecAggClient:
             prepared_encryption_private=s.prepared_encryption_private,
             prepared_mask_private=s.prepared_mask_private,
             prepared_seed=s.prepared_seed,
+            last_round=s.last_round,
+            last_commitment=s.last_commitment,
         )
         return reply
+
+
+def _digest(record: ConfigRecord) -> bytes:
+    """A fingerprint of a request's fields and values, to recognise a retransmission."""
+    canonical = repr(sorted((name, value) for name, value in record.items()))
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+def _check_neighbours(
+    neighbours: list[int], *, index: int, graph_seed: bytes, num_clients: int, size: int
+) -> None:
+    """Refuse neighbours other than the committed graph seed's (the server may not pick them)."""
+    try:
+        expected = graph.neighbours(index, graph_seed=graph_seed, num_clients=num_clients, neighbourhood_size=size)
+    except ValueError as error:
+        raise MalformedMessage(f"the setup's graph cannot be rebuilt: {error}") from error
+    if sorted(neighbours) != expected:
+        raise ProtocolAbort(
+            f"the server named neighbours {sorted(neighbours)}, but the graph seed it committed to "
+            f"gives {expected} for index {index}"
+        )
 
 
 def _public_keys(encryption_private: bytes, mask_private: bytes, seed: bytes) -> dict[str, bytes]:

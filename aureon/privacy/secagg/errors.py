@@ -15,3 +15,11 @@ class MalformedMessage(SecureAggregationError):
 
 class ProtocolAbort(SecureAggregationError):
     """A client refuses a request that would break the protocol's guarantees."""
+
+
+class ImplausibleAggregate(SecureAggregationError):
+    """The unmasked sum lies outside what any set of honest inputs can produce.
+
+    Masks hide every single input, so the server cannot find the culprit; it
+    can only refuse the sum (the round keeps the previous model).
+    """

@@ -5,7 +5,7 @@ to remove: the self masks of clients whose inputs it holds and the pairwise
 masks of clients that dropped. It never holds a client's unmasked input; what
 it receives from one client is uniform over Z_{2^k} (tested). Stage order:
 
-0. setup: parameters and each client's neighbours (one message with stage 1)
+0. setup: parameters, each client's neighbours and the graph seed they come from
 1. advertise keys: two X25519 public keys and a commitment to the seed b_u
 2. share keys: encrypted Shamir shares of b_u and of the mask key s_u, routed
 3. masked input: y_u = weighted, quantized update + PRG(b_u) + pairwise masks
@@ -15,7 +15,12 @@ Every reply is checked; a malformed one is logged, recorded in
 ``rejections`` and its sender treated as dropped. If fewer than
 ``threshold`` clients remain at any stage, or a secret cannot be rebuilt
 from shares that match its public commitment, SecureAggregationError ends
-the round: no sum is better than a wrong one.
+the round: no sum is better than a wrong one. So does an unmasked sum that
+no set of honest inputs could produce (ImplausibleAggregate): a mean outside
+the clipping range, or a total weight outside [1, contributors x max_weight].
+
+The protocol indices and the neighbour graph come from fresh OS entropy per
+run (aureon.privacy.secagg.graph), never from the run seed.
 """
 
 from __future__ import annotations
@@ -31,12 +36,13 @@ from flwr.app import ConfigRecord, RecordDict
 from aureon import keys
 from aureon.exceptions import SecureAggregationError
 from aureon.privacy.secagg import crypto, graph, masking, prg, quantization, ring, shamir, wire
-from aureon.privacy.secagg.errors import MalformedMessage
+from aureon.privacy.secagg.errors import ImplausibleAggregate, MalformedMessage
 from aureon.privacy.secagg.params import RoundParams, SecAggSettings
 
 LOG = logging.getLogger(__name__)
 STAGES = ("setup", "advertise-keys", "share-keys", "masked-input", "unmask")
 MAX_RECONSTRUCTION_TRIES = 64
+FLOAT_SLACK = 1e-9  # relative: float64 rounding in dequantization, not a protocol tolerance
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,8 @@ class SecureSum:
     """What the server learns: the sum of weighted inputs and the sum of weights.
 
     ``weighted_sum`` is sum_u (w_u / max_weight) * clip(x_u) over ``contributors``,
-    within ``sum_error_bound`` per coordinate (quantization).
+    within ``sum_error_bound`` per coordinate (quantization); each x_u was
+    clipped to [-clipping_range, clipping_range] and each w_u to [0, max_weight].
     """
 
     weighted_sum: np.ndarray
@@ -61,6 +68,7 @@ class SecureSum:
     max_weight: int
     contributors: list[int]
     sum_error_bound: float
+    clipping_range: float
 
     def mean(self) -> np.ndarray:
         """The weighted mean sum_u w_u x_u / sum_u w_u of the contributors' inputs."""
@@ -74,6 +82,34 @@ class SecureSum:
         """Per-coordinate bound on |mean() - weighted mean of the clipped inputs|."""
         return self.sum_error_bound * self.max_weight / max(self.total_weight, 1)
 
+    def implausibility(self) -> str | None:
+        """Why no honest inputs could have produced this sum, or None if some could.
+
+        Honest weights lie in [0, max_weight] and honest values in
+        [-clipping_range, clipping_range], so the total weight is at most
+        contributors x max_weight and every coordinate of the mean lies within
+        the clipping range, give or take the quantization bound. A client that
+        alters its masked input lands outside both with overwhelming
+        probability unless its change is small enough to stay inside them.
+        """
+        top = len(self.contributors) * self.max_weight
+        if not 1 <= self.total_weight <= top:
+            return (
+                f"the summed weight is {self.total_weight}, outside [1, {top}] "
+                f"({len(self.contributors)} contributors x max_weight {self.max_weight})"
+            )
+        if self.weighted_sum.size == 0:
+            return None
+        limit = (self.clipping_range + self.mean_error_bound()) * (1 + FLOAT_SLACK)
+        worst = float(np.max(np.abs(self.mean())))
+        if not worst <= limit:
+            return (
+                f"a coordinate of the mean is {worst:.6g}, outside the clipping range "
+                f"[-{self.clipping_range:g}, {self.clipping_range:g}] (+ quantization error "
+                f"{self.mean_error_bound():.3g})"
+            )
+        return None
+
 
 class SecAggServer:
     """One round of the protocol among ``node_ids``; call the stage methods in order."""
@@ -85,24 +121,26 @@ class SecAggServer:
         node_ids: Sequence[int],
         server_round: int,
         vector_length: int,
-        seed: int,
+        graph_seed: bytes | None = None,
     ) -> None:
+        """``graph_seed`` is drawn fresh when None; tests pass one to rebuild a graph."""
         if vector_length < 2:
             raise ValueError(f"vector_length must be >= 2 (values + weight), got {vector_length}")
         self.params: RoundParams = settings.for_round(len(node_ids))
         self.server_round = server_round
         self.vector_length = vector_length
-        self.index_of = graph.assign_indices(node_ids, seed=seed)
+        if graph_seed is not None and len(graph_seed) != graph.GRAPH_SEED_BYTES:
+            raise ValueError(f"graph_seed must be {graph.GRAPH_SEED_BYTES} bytes, got {len(graph_seed)}")
+        self.graph_seed = graph.draw_graph_seed() if graph_seed is None else graph_seed
+        self.index_of = graph.assign_indices(node_ids)
         self.node_of = {index: node for node, index in self.index_of.items()}
         self.neighbours = {
-            index: set(
-                graph.neighbours(
-                    index,
-                    num_clients=self.params.num_clients,
-                    neighbourhood_size=self.params.neighbourhood_size,
-                )
-            )
-            for index in self.node_of
+            index: set(peers)
+            for index, peers in graph.neighbourhoods(
+                self.graph_seed,
+                num_clients=self.params.num_clients,
+                neighbourhood_size=self.params.neighbourhood_size,
+            ).items()
         }
         self.rejections: list[Rejection] = []
         self._stage = 0
@@ -149,8 +187,9 @@ class SecAggServer:
                 got_round = wire.read_int(record, wire.ROUND, low=0, high=1 << 62)
                 got_index = wire.read_int(record, wire.INDEX, low=1, high=self.params.num_clients)
                 if (got_round, got_index) != (self.server_round, index):
+                    stale = " (a stale round)" if got_round < self.server_round else ""
                     raise MalformedMessage(
-                        f"reply is for round {got_round}, index {got_index}; "
+                        f"reply is for round {got_round}{stale}, index {got_index}; "
                         f"expected round {self.server_round}, index {index}"
                     )
                 parsed[index] = read(index, content)
@@ -209,6 +248,7 @@ class SecAggServer:
                     wire.CLIPPING_RANGE: p.clipping_range,
                     wire.MAX_WEIGHT: p.max_weight,
                     wire.VECTOR_LENGTH: self.vector_length,
+                    wire.GRAPH_SEED: self.graph_seed,
                 },
             )
             for index in sorted(self.node_of)
@@ -386,13 +426,21 @@ class SecAggServer:
             clipping_range=self.params.clipping_range,
             bits=self.params.quantization_bits,
         )
-        return SecureSum(
+        result = SecureSum(
             weighted_sum=weighted_sum,
             total_weight=int(total[-1]),
             max_weight=self.params.max_weight,
             contributors=sorted(self.node_of[u] for u in self._masked),
             sum_error_bound=self.params.sum_error_bound(count),
+            clipping_range=self.params.clipping_range,
         )
+        reason = result.implausibility()
+        if reason is not None:
+            raise ImplausibleAggregate(
+                f"secure aggregation aborted at stage 'unmask': the unmasked sum is not one honest "
+                f"inputs can produce: {reason}; a contributor altered its masked input"
+            )
+        return result
 
     def _rebuild(
         self, owner: int, points: dict[int, int], what: str, verify: Callable[[bytes], bool]

@@ -28,6 +28,7 @@ QUANTIZATION_BITS = "quantization-bits"
 CLIPPING_RANGE = "clipping-range"
 MAX_WEIGHT = "max-weight"
 VECTOR_LENGTH = "vector-length"
+GRAPH_SEED = "graph-seed"  # fresh per run: every client rebuilds the neighbour graph from it
 # stage 1: advertise keys (client -> server)
 ENCRYPTION_KEY = "encryption-public-key"
 MASK_KEY = "mask-public-key"

@@ -61,9 +61,12 @@ def run_protocol(
     silent_from: Mapping[int, str] | None = None,
     tamper: Tamper | None = None,
     server_round: int = 1,
-    seed: int = 0,
+    clients: Mapping[int, SecAggClient] | None = None,
 ) -> tuple[SecureSum, Run]:
-    """One protocol run; ``silent_from[node] = stage`` makes ``node`` stop answering at that stage."""
+    """One protocol run; ``silent_from[node] = stage`` makes ``node`` stop answering at that stage.
+
+    ``clients`` carries clients over from an earlier run (fresh ones otherwise).
+    """
     silent_from = dict(silent_from or {})
     nodes = sorted(updates)
     length = len(next(iter(updates.values()))) + 1
@@ -72,9 +75,9 @@ def run_protocol(
         node_ids=nodes,
         server_round=server_round,
         vector_length=length,
-        seed=seed,
     )
-    run = Run(server=server, clients={n: SecAggClient() for n in nodes})
+    given = dict(clients or {})
+    run = Run(server=server, clients={n: given.get(n) or SecAggClient() for n in nodes})
 
     def silent(stage: str) -> set[int]:
         return {n for n, s in silent_from.items() if STAGES.index(s) <= STAGES.index(stage)}

@@ -27,7 +27,7 @@ def _wrap(record: ConfigRecord) -> RecordDict:
 def _until_masking(length: int = 4):
     """Server and clients after stage 2; returns the stage-3 requests too."""
     server = SecAggServer(
-        settings=settings(), node_ids=NODES, server_round=7, vector_length=length + 1, seed=0
+        settings=settings(), node_ids=NODES, server_round=7, vector_length=length + 1
     )
     clients = {n: SecAggClient() for n in NODES}
     requests = server.setup_requests()
@@ -52,7 +52,7 @@ def _until_unmasking():
 
 
 def _setup_request(**changes: object) -> ConfigRecord:
-    server = SecAggServer(settings=settings(), node_ids=NODES, server_round=7, vector_length=5, seed=0)
+    server = SecAggServer(settings=settings(), node_ids=NODES, server_round=7, vector_length=5)
     request = server.setup_requests()[1]
     for name, value in changes.items():
         request[name] = value
@@ -83,7 +83,7 @@ def test_stages_out_of_order_or_for_another_round_are_refused() -> None:
 
 def test_peers_outside_the_neighbourhood_are_refused() -> None:
     server = SecAggServer(
-        settings=settings(num_shares=3), node_ids=list(range(1, 8)), server_round=1, vector_length=3, seed=0
+        settings=settings(num_shares=3), node_ids=list(range(1, 8)), server_round=1, vector_length=3
     )
     client = SecAggClient()
     node, request = next(iter(server.setup_requests().items()))

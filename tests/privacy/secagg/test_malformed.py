@@ -136,7 +136,7 @@ def test_a_malformed_reply_is_rejected_and_the_others_are_summed(
 
 
 def test_stages_called_out_of_order_are_refused() -> None:
-    server = SecAggServer(settings=settings(), node_ids=NODES, server_round=1, vector_length=3, seed=0)
+    server = SecAggServer(settings=settings(), node_ids=NODES, server_round=1, vector_length=3)
     with pytest.raises(SecureAggregationError, match="out of order"):
         server.receive_keys({})
     server.setup_requests()
@@ -145,7 +145,7 @@ def test_stages_called_out_of_order_are_refused() -> None:
 
 
 def test_unexpected_senders_in_a_stage_are_rejected_not_trusted() -> None:
-    server = SecAggServer(settings=settings(), node_ids=NODES, server_round=1, vector_length=3, seed=0)
+    server = SecAggServer(settings=settings(), node_ids=NODES, server_round=1, vector_length=3)
     server.setup_requests()
     with pytest.raises(SecureAggregationError, match="below the threshold"):
         server.receive_keys({999: RecordDict(), 1234: RecordDict()})

@@ -122,21 +122,27 @@ def test_masks_of_two_clients_cancel_in_their_sum() -> None:
 # ----------------------------------------------------------------- graph
 @pytest.mark.parametrize("num_clients, size", [(5, 5), (9, 3), (10, 5), (50, 11), (4, 9)])
 def test_neighbourhoods_are_symmetric_and_of_the_requested_size(num_clients: int, size: int) -> None:
-    links = {
-        i: graph.neighbours(i, num_clients=num_clients, neighbourhood_size=size)
-        for i in range(1, num_clients + 1)
-    }
+    seed = graph.draw_graph_seed()
+    links = graph.neighbourhoods(seed, num_clients=num_clients, neighbourhood_size=size)
     for i, peers in links.items():
         assert i not in peers
         assert len(peers) == min(size, num_clients) - 1
         assert all(i in links[j] for j in peers)
+        assert peers == graph.neighbours(i, graph_seed=seed, num_clients=num_clients, neighbourhood_size=size)
 
 
-def test_index_assignment_is_a_seeded_bijection() -> None:
-    nodes = [9, 4, 17, 2]
-    first = graph.assign_indices(nodes, seed=1)
-    assert sorted(first.values()) == [1, 2, 3, 4] and set(first) == set(nodes)
-    assert graph.assign_indices(nodes, seed=1) == first
+def test_index_assignment_is_a_bijection_from_fresh_entropy() -> None:
+    nodes = [9 + 7 * i for i in range(20)]
+    first = graph.assign_indices(nodes)
+    assert sorted(first.values()) == list(range(1, 21)) and set(first) == set(nodes)
+    assert graph.assign_indices(nodes) != first  # equal with probability 1 / 20!
+
+
+def test_the_graph_is_a_function_of_its_seed_alone() -> None:
+    seed = graph.draw_graph_seed()
+    one = graph.neighbourhoods(seed, num_clients=30, neighbourhood_size=5)
+    assert graph.neighbourhoods(bytes(seed), num_clients=30, neighbourhood_size=5) == one
+    assert graph.neighbourhoods(graph.draw_graph_seed(), num_clients=30, neighbourhood_size=5) != one
 
 
 # ---------------------------------------------------------------- params

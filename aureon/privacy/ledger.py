@@ -1,0 +1,239 @@
+"""A client's privacy ledger: every DP release ever made from one dataset, owned by the client.
+
+The ledger is keyed by a fingerprint of the client's own data, not by anything
+the server chooses, so a new run (or a server that invents a new run key) on
+the same data continues the same ledger. It is charged *before* a round
+trains, and written atomically, so a crash can only over-count. It never
+restarts from zero by accident: once a state directory holds a ledger, a
+missing or unreadable ledger file stops the client; only the operator's
+explicit ``python -m clients ledger reset`` forgets spent epsilon.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opacus.accountants import create_accountant
+
+from aureon.exceptions import LedgerError, PrivacyBudgetExhausted
+from aureon.files import atomic_write_text
+from aureon.privacy.accounting import DpPlan
+from aureon.privacy.floor import PrivacyFloor
+
+LEDGER_FILE = "privacy-ledger.json"
+MARKER_FILE = "aureon-client-state.json"
+FORMAT_VERSION = 1
+RESET_HINT = "`python -m clients ledger reset` forgets spent epsilon on purpose"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One round's DP-SGD release: ``steps`` Poisson-sampled Gaussian steps."""
+
+    run: str
+    round: int
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+
+    @classmethod
+    def from_json(cls, raw: Any) -> LedgerEntry:
+        if not isinstance(raw, dict):
+            raise ValueError(f"an entry must be an object, got {type(raw).__name__}")
+        entry = cls(
+            run=str(raw["run"]),
+            round=int(raw["round"]),
+            noise_multiplier=float(raw["noise_multiplier"]),
+            sample_rate=float(raw["sample_rate"]),
+            steps=int(raw["steps"]),
+        )
+        if not (math.isfinite(entry.noise_multiplier) and entry.noise_multiplier > 0):
+            raise ValueError(f"noise_multiplier must be finite and > 0, got {entry.noise_multiplier}")
+        if not 0 < entry.sample_rate <= 1:
+            raise ValueError(f"sample_rate must be in (0, 1], got {entry.sample_rate}")
+        if entry.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {entry.steps}")
+        return entry
+
+
+def compose_history(entries: Iterable[LedgerEntry]) -> list[tuple[float, float, int]]:
+    """Opacus accountant history for ``entries``: equal mechanisms merged (composition commutes)."""
+    steps: dict[tuple[float, float], int] = {}
+    for entry in entries:
+        key = (entry.noise_multiplier, entry.sample_rate)
+        steps[key] = steps.get(key, 0) + entry.steps
+    return [(sigma, rate, count) for (sigma, rate), count in steps.items() if count > 0]
+
+
+def epsilon_of(entries: Iterable[LedgerEntry], *, delta: float, accountant: str) -> float:
+    """Epsilon of the composition of ``entries`` at ``delta`` (0 before any release)."""
+    history = compose_history(entries)
+    if not history:
+        return 0.0
+    composed = create_accountant(accountant)
+    composed.history = history
+    return float(composed.get_epsilon(delta=delta))
+
+
+@dataclass
+class PrivacyLedger:
+    """The releases made from one dataset (``data`` is its fingerprint)."""
+
+    data: str
+    entries: list[LedgerEntry] = field(default_factory=list)
+
+    def run_entries(self, run: str) -> list[LedgerEntry]:
+        return [entry for entry in self.entries if entry.run == run]
+
+    def epsilon(self, *, delta: float, accountant: str, run: str | None = None) -> float:
+        """Lifetime epsilon, or one run's share when ``run`` is given."""
+        entries = self.entries if run is None else self.run_entries(run)
+        return epsilon_of(entries, delta=delta, accountant=accountant)
+
+    def with_entry(self, entry: LedgerEntry) -> PrivacyLedger:
+        """A copy with ``entry`` charged (to project a round before training it)."""
+        return PrivacyLedger(data=self.data, entries=[*self.entries, entry])
+
+
+def describe(ledger: PrivacyLedger, *, delta: float, accountant: str = "rdp") -> str:
+    """One line for an operator: which data, how many rounds of which runs, epsilon at ``delta``."""
+    runs = sorted({entry.run for entry in ledger.entries})
+    spent = ledger.epsilon(delta=delta, accountant=accountant)
+    return (
+        f"{ledger.data}: epsilon {spent:.3f} at delta {delta} ({accountant}) over "
+        f"{len(ledger.entries)} rounds of {len(runs)} runs"
+    )
+
+
+class LedgerStore:
+    """The ledgers of one client state directory (one file, every dataset it has trained on)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / LEDGER_FILE
+        self.marker = self.state_dir / MARKER_FILE
+
+    def _document(self) -> dict[str, Any]:
+        """The whole ledger file; an empty one for a state directory never used before."""
+        if not self.path.exists():
+            if self.marker.exists():
+                raise LedgerError(
+                    f"privacy ledger {self.path} is missing, but {self.marker} shows this "
+                    f"client has trained before: refusing to restart its spent epsilon from zero "
+                    f"({RESET_HINT})"
+                )
+            return {"format": FORMAT_VERSION, "datasets": {}, "resets": []}
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(document, dict) or document.get("format") != FORMAT_VERSION:
+                raise ValueError(f"expected format {FORMAT_VERSION}")
+            if not isinstance(document.get("datasets"), dict):
+                raise ValueError("'datasets' must be an object")
+            for block in document["datasets"].values():
+                for raw in block["entries"]:
+                    LedgerEntry.from_json(raw)
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            raise LedgerError(
+                f"privacy ledger {self.path} is unreadable ({error}): refusing to restart "
+                f"its spent epsilon from zero ({RESET_HINT})"
+            ) from None
+        return document
+
+    def load(self, data: str) -> PrivacyLedger:
+        """The ledger of dataset ``data`` (empty if this directory never trained on it)."""
+        block = self._document()["datasets"].get(data, {"entries": []})
+        return PrivacyLedger(data=data, entries=[LedgerEntry.from_json(r) for r in block["entries"]])
+
+    def save(self, ledger: PrivacyLedger) -> None:
+        """Write ``ledger`` atomically; the marker goes first, so a lost ledger is noticed."""
+        document = self._document()
+        if not self.marker.exists():
+            atomic_write_text(self.marker, json.dumps({"format": FORMAT_VERSION, "created": time.time()}))
+        document["datasets"][ledger.data] = {"entries": [asdict(e) for e in ledger.entries]}
+        atomic_write_text(self.path, json.dumps(document, indent=1))
+
+    def datasets(self) -> dict[str, PrivacyLedger]:
+        """Every dataset this directory has a ledger for."""
+        return {data: self.load(data) for data in self._document()["datasets"]}
+
+    def reset(self, data: str | None = None) -> list[PrivacyLedger]:
+        """Forget the ledger of ``data`` (every dataset when None); returns what was forgotten.
+
+        The reset itself is recorded in the file, so that it stays visible later.
+        """
+        try:
+            document = self._document()
+        except LedgerError as lost:
+            if data is not None:
+                raise
+            # The operator acknowledges a lost or damaged ledger: start an empty one, on record.
+            document = {"format": FORMAT_VERSION, "datasets": {}, "resets": [
+                {"time": time.time(), "data": "*", "rounds": None, "runs": [], "note": str(lost)}
+            ]}
+            atomic_write_text(self.path, json.dumps(document, indent=1))
+            return []
+        chosen = list(document["datasets"]) if data is None else [data]
+        missing = [d for d in chosen if d not in document["datasets"]]
+        if missing:
+            raise LedgerError(f"privacy ledger {self.path} has no dataset {missing[0]!r}")
+        forgotten = [self.load(d) for d in chosen]
+        for ledger in forgotten:
+            del document["datasets"][ledger.data]
+            document["resets"].append(
+                {"time": time.time(), "data": ledger.data, "rounds": len(ledger.entries),
+                 "runs": sorted({e.run for e in ledger.entries})}
+            )
+        atomic_write_text(self.path, json.dumps(document, indent=1))
+        return forgotten
+
+
+BUDGET_TOLERANCE = 0.02  # calibration searches epsilon to within 0.5%; allow the last round that
+
+
+def charge_round(
+    store: LedgerStore,
+    *,
+    data: str,
+    plan: DpPlan,
+    floor: PrivacyFloor,
+    run: str,
+    server_round: int,
+) -> float:
+    """Charge one round of ``plan`` to the ledger of ``data`` before it trains; return lifetime epsilon.
+
+    Refuses (nothing charged) a round that would take the run past its target
+    epsilon or the data's lifetime spend past the client's floor.
+    """
+    ledger = store.load(data)
+    entry = LedgerEntry(
+        run=run,
+        round=server_round,
+        noise_multiplier=plan.noise_multiplier,
+        sample_rate=plan.sample_rate,
+        steps=plan.steps_per_round,
+    )
+    after = ledger.with_entry(entry)
+    delta, accountant = plan.target_delta, plan.accountant
+    run_after = after.epsilon(delta=delta, accountant=accountant, run=run)
+    if run_after > plan.target_epsilon * (1.0 + BUDGET_TOLERANCE):
+        run_spent = ledger.epsilon(delta=delta, accountant=accountant, run=run)
+        raise PrivacyBudgetExhausted(
+            f"privacy budget spent: epsilon {run_spent:.3f} of privacy.target_epsilon="
+            f"{plan.target_epsilon} used; another round would reach {run_after:.3f} "
+            f"(delta={delta})"
+        )
+    lifetime_after = after.epsilon(delta=delta, accountant=accountant)
+    if lifetime_after > floor.max_epsilon:
+        floor.check_spend(
+            spent=ledger.epsilon(delta=delta, accountant=accountant),
+            projected=lifetime_after,
+            delta=delta,
+        )
+    store.save(after)
+    return lifetime_after
