@@ -18,6 +18,12 @@ from aureon.config import DpSgdConfig, PrivacyConfig
 from aureon.exceptions import PrivacyRefused
 
 
+# The client measures its lifetime spend with Renyi DP at its own max_delta, whatever
+# accountant or delta a run asks for: RDP is a rigorous upper bound, and a server must
+# not pick a looser approximation (gdp) or a larger delta to stretch the floor.
+FLOOR_ACCOUNTANT = "rdp"
+
+
 @dataclass(frozen=True)
 class PrivacyFloor:
     """The weakest privacy a client accepts.

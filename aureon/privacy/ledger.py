@@ -24,7 +24,7 @@ from opacus.accountants import create_accountant
 from aureon.exceptions import LedgerError, PrivacyBudgetExhausted
 from aureon.files import atomic_write_text
 from aureon.privacy.accounting import DpPlan
-from aureon.privacy.floor import PrivacyFloor
+from aureon.privacy.floor import FLOOR_ACCOUNTANT, PrivacyFloor
 
 LEDGER_FILE = "privacy-ledger.json"
 MARKER_FILE = "aureon-client-state.json"
@@ -228,12 +228,10 @@ def charge_round(
             f"{plan.target_epsilon} used; another round would reach {run_after:.3f} "
             f"(delta={delta})"
         )
-    lifetime_after = after.epsilon(delta=delta, accountant=accountant)
-    if lifetime_after > floor.max_epsilon:
-        floor.check_spend(
-            spent=ledger.epsilon(delta=delta, accountant=accountant),
-            projected=lifetime_after,
-            delta=delta,
-        )
+    if math.isfinite(floor.max_epsilon):
+        projected = after.epsilon(delta=floor.max_delta, accountant=FLOOR_ACCOUNTANT)
+        if projected > floor.max_epsilon:
+            spent = ledger.epsilon(delta=floor.max_delta, accountant=FLOOR_ACCOUNTANT)
+            floor.check_spend(spent=spent, projected=projected, delta=floor.max_delta)
     store.save(after)
-    return lifetime_after
+    return after.epsilon(delta=delta, accountant=accountant)

@@ -212,6 +212,15 @@ def test_a_server_asking_below_the_clients_floor_is_refused(
     assert not (tmp_path / LEDGER_FILE).exists()  # refused before anything was charged
 
 
+def test_a_looser_accountant_cannot_stretch_the_floor(tmp_path: Path) -> None:
+    """Noise calibrated with GDP's approximation spends more than 2.2 by Renyi DP: refused."""
+    config = digits_config("num_rounds=1", "privacy.accountant=gdp")
+    reply = handle_train(
+        train_message(initial_arrays(config), 1), client_context(0, 3, tmp_path, **FLOOR), config
+    )
+    assert reply.has_error() and "--max-epsilon=2.2" in reply.error.reason
+
+
 def test_the_floor_bounds_the_lifetime_spend_across_runs(tmp_path: Path) -> None:
     config = digits_config("num_rounds=1")
     arrays = initial_arrays(config)
