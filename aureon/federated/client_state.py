@@ -35,6 +35,7 @@ from aureon.files import SECRET_MODE, atomic_write_bytes
 PERSISTED_KEYS = (keys.STATE_RESIDUAL, keys.STATE_SECAGG_PROGRESS)
 _META = "aureon.client-state"
 _AFTER, _REPLY = "after/", "reply/"
+_CHECKSUM_BYTES = 32  # sha256 of the payload, first in the file: damage is found before parsing
 
 TrainHandler = Callable[[Message, Context, AureonConfig], Message]
 
@@ -99,8 +100,12 @@ class ClientStateStore:
         if not self.path.is_file():
             return None
         try:
+            content = self.path.read_bytes()
+            checksum, payload = content[:_CHECKSUM_BYTES], content[_CHECKSUM_BYTES:]
+            if hashlib.sha256(payload).digest() != checksum:
+                raise ValueError("checksum mismatch: the file is damaged")
             proto = ProtoRecordDict()
-            proto.ParseFromString(self.path.read_bytes())
+            proto.ParseFromString(payload)
             records = recorddict_from_proto(proto)
             meta = records.config_records[_META]
             return SavedState(
@@ -109,19 +114,24 @@ class ClientStateStore:
                 after=_split(records, _AFTER),
                 reply=_split(records, _REPLY),
             )
-        except (OSError, DecodeError, KeyError, TypeError, ValueError) as error:
+        except (OSError, DecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
             raise ClientStateError(
                 f"client state {self.path} is unreadable ({type(error).__name__}: {error}); "
                 "move it away to start this run's client state afresh"
             ) from None
 
     def save(self, saved: SavedState) -> None:
-        """Write atomically and durably, readable by this user only (it holds an update)."""
+        """Write atomically and durably, readable by this user only (it holds an update).
+
+        A checksum leads the file: a flipped bit could otherwise still parse and
+        replay a wrong reply.
+        """
         records = RecordDict({_META: ConfigRecord({"round": saved.round, "digest": saved.digest})})
         for prefix, part in ((_AFTER, saved.after), (_REPLY, saved.reply)):
             for key, value in part.items():
                 records[prefix + key] = value
-        atomic_write_bytes(self.path, recorddict_to_proto(records).SerializeToString(), mode=SECRET_MODE)
+        payload = recorddict_to_proto(records).SerializeToString()
+        atomic_write_bytes(self.path, hashlib.sha256(payload).digest() + payload, mode=SECRET_MODE)
 
 
 def store_for(msg: Message, context: Context) -> tuple[ClientStateStore, int] | None:

@@ -11,6 +11,7 @@ explicit ``python -m clients ledger reset`` forgets spent epsilon.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -30,6 +31,14 @@ LEDGER_FILE = "privacy-ledger.json"
 MARKER_FILE = "aureon-client-state.json"
 FORMAT_VERSION = 1
 RESET_HINT = "`python -m clients ledger reset` forgets spent epsilon on purpose"
+
+
+_CHECKSUM = "sha256"
+
+
+def _checksum(document: dict[str, Any]) -> str:
+    """A digest of the ledger's content: a flipped digit must not silently lower spent epsilon."""
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,8 @@ class LedgerStore:
             document = json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(document, dict) or document.get("format") != FORMAT_VERSION:
                 raise ValueError(f"expected format {FORMAT_VERSION}")
+            if document.pop(_CHECKSUM, None) != _checksum(document):
+                raise ValueError("checksum mismatch: the file was damaged or edited")
             if not isinstance(document.get("datasets"), dict):
                 raise ValueError("'datasets' must be an object")
             for block in document["datasets"].values():
@@ -145,6 +156,9 @@ class LedgerStore:
             ) from None
         return document
 
+    def _write(self, document: dict[str, Any]) -> None:
+        atomic_write_text(self.path, json.dumps({**document, _CHECKSUM: _checksum(document)}, indent=1))
+
     def load(self, data: str) -> PrivacyLedger:
         """The ledger of dataset ``data`` (empty if this directory never trained on it)."""
         block = self._document()["datasets"].get(data, {"entries": []})
@@ -156,7 +170,7 @@ class LedgerStore:
         if not self.marker.exists():
             atomic_write_text(self.marker, json.dumps({"format": FORMAT_VERSION, "created": time.time()}))
         document["datasets"][ledger.data] = {"entries": [asdict(e) for e in ledger.entries]}
-        atomic_write_text(self.path, json.dumps(document, indent=1))
+        self._write(document)
 
     def datasets(self) -> dict[str, PrivacyLedger]:
         """Every dataset this directory has a ledger for."""
@@ -176,7 +190,7 @@ class LedgerStore:
             document = {"format": FORMAT_VERSION, "datasets": {}, "resets": [
                 {"time": time.time(), "data": "*", "rounds": None, "runs": [], "note": str(lost)}
             ]}
-            atomic_write_text(self.path, json.dumps(document, indent=1))
+            self._write(document)
             return []
         chosen = list(document["datasets"]) if data is None else [data]
         missing = [d for d in chosen if d not in document["datasets"]]
@@ -189,7 +203,7 @@ class LedgerStore:
                 {"time": time.time(), "data": ledger.data, "rounds": len(ledger.entries),
                  "runs": sorted({e.run for e in ledger.entries})}
             )
-        atomic_write_text(self.path, json.dumps(document, indent=1))
+        self._write(document)
         return forgotten
 
 
