@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
 
-    from aureon.compression.model_job import compress_run
+    from aureon.model_compression.model_job import compress_run
     from aureon.config import ModelCompressionJob
 
     report: dict[str, Any] = {}

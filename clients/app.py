@@ -8,12 +8,12 @@ from flwr.app import Context
 
 from aureon import keys
 from aureon.federated.apps import make_client_app
-from aureon.launch.run_config import config_for_client
+from aureon.launch.run_config import config_for_client, run_dir_from_run_config
 
 
 def _simulated_state_dir(context: Context) -> Path:
     """A node of Flower's own simulation keeps its ledger in the run directory."""
-    run_dir = str(context.run_config.get(keys.RUN_CONFIG_RUN_DIR, "") or "")
+    run_dir = run_dir_from_run_config(context.run_config)
     root = Path(run_dir) if run_dir else Path("outputs") / "flwr" / str(context.run_id)
     return root / "clients" / f"partition-{int(context.node_config[keys.NODE_PARTITION_ID])}"
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from flwr.app import Context
 
 from aureon.federated.apps import make_server_app
-from aureon.launch.run_config import config_from_run_config
+from aureon.launch.run_config import config_from_run_config, run_dir_from_run_config
 
 
 def _run_dir(context: Context) -> Path:
-    chosen = str(context.run_config.get("run-dir", "") or "")
+    chosen = run_dir_from_run_config(context.run_config)
     return Path(chosen) if chosen else Path("outputs") / "flwr" / str(context.run_id)
 
 

@@ -2,7 +2,7 @@
 
 Compresses a finished run's global model for deployment and writes, next to
 its model.pt, ``model.<method>.pt`` (``model.quantize.bin``: int8 values and scales,
-see aureon.compression.int8_io) and a table (compression_<method>.json and
+see aureon.model_compression.int8_io) and a table (compression_<method>.json and
 .md) against the original. Options (defaults in aureon.config.ModelCompressionJob):
 
     sparsity=0.7 finetune_epochs=0 finetune_lr=0.01       (prune)
@@ -21,9 +21,9 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from aureon.cli import run_cli
-from aureon.compression.model_job import compress_run, markdown
 from aureon.config import ModelCompressionJob
 from aureon.exceptions import AureonError
+from aureon.model_compression.model_job import compress_run, markdown
 
 
 def parse(argv: list[str]) -> ModelCompressionJob:

@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from aureon.config import GROUPS, AureonConfig
+from aureon.config import GROUPS, AureonConfig, TrainConfig, register_configs, to_typed
 from aureon.exceptions import AureonError, ConfigError
 from aureon.launch.run_config import compose_config, config_from_run_config
 
@@ -61,9 +62,22 @@ def test_issue_overrides_are_top_level_names(tiny_mnist_dir: Path) -> None:
 
 
 def test_run_config_overrides_compose_the_same_config() -> None:
+    # compose_config caches by overrides: compose the expected config with Hydra directly,
+    # so a wrong split of the run_config string cannot be compared with itself.
     from_flwr = config_from_run_config({"overrides": "num_rounds=3 privacy=none"})
-    direct = compose_config(["num_rounds=3", "privacy=none"])
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
+        direct = to_typed(compose(config_name="config", overrides=["num_rounds=3", "privacy=none"]))
+    assert from_flwr is not direct
+    assert (direct.num_rounds, direct.privacy.name) == (3, "none")
     assert from_flwr == direct
+    assert from_flwr != compose_config(["num_rounds=4", "privacy=none"])
+
+
+def test_train_defaults_live_in_the_dataclass() -> None:
+    """conf/config.yaml sets no train values: a composed run trains with TrainConfig's defaults."""
+    assert compose_config([]).train == TrainConfig()
+    assert (TrainConfig().batch_size, TrainConfig().lr, TrainConfig().momentum) == (32, 0.05, 0.9)
 
 
 @pytest.mark.parametrize(

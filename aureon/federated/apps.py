@@ -19,8 +19,8 @@ from aureon.config import AureonConfig
 from aureon.federated.client import handle_evaluate
 from aureon.federated.client_state import train_with_persisted_state
 from aureon.federated.faults import train_with_faults
-from aureon.federated.secagg_handlers import register_secagg_handlers
 from aureon.federated.server import run_server
+from aureon.secagg.handlers import register_secagg_handlers
 
 ConfigSource = Callable[[Context], AureonConfig]
 RunDirSource = Callable[[Context], Path]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +11,14 @@ from aureon.config import AureonConfig, DpSgdConfig
 from aureon.features import prepare_dataset
 from aureon.federated.server import new_tracker
 from aureon.models import build_model
-from aureon.privacy import accountant_from_json, ensure_budget, plan_dp, spent_epsilon
+from aureon.privacy.ledger import PrivacyLedger
+from aureon.privacy.private_training import PrivateTraining
 from aureon.seeding import derive_seed
 from aureon.tracking import ClientRound, RoundRecord
 from aureon.training import evaluate_model, train_model
 
 POOLED = -1  # the partition id under which the pooled data is reported
+POOLED_DATA = "pooled"  # the in-memory ledger's key (the baseline keeps no ledger on disk)
 SEED_STREAM = 1 << 30  # keeps the baseline's seeds apart from every client's
 
 
@@ -39,39 +42,31 @@ def run_centralized(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
     initial = evaluate_model(model, dataset.x_test, dataset.y_test)
     tracker.log_initial(initial.accuracy, initial.loss)
 
-    dp_plan, accountant = None, None
+    private, ledger = None, PrivacyLedger(data=POOLED_DATA)
     if isinstance(config.privacy, DpSgdConfig):
-        dp_plan = plan_dp(
-            config.privacy,
-            num_examples=len(dataset.y_train),
-            batch_size=config.train.batch_size,
-            local_epochs=config.train.local_epochs,
+        private = PrivateTraining.calibrated(
+            config.privacy, num_examples=len(dataset.y_train), train=config.train,
             num_rounds=config.num_rounds,
         )
-        accountant = accountant_from_json(dp_plan.accountant, None)
 
     for server_round in range(1, config.num_rounds + 1):
         started = time.monotonic()
-        if dp_plan is not None and accountant is not None:
-            ensure_budget(accountant, dp_plan)
+        this_round = None
+        if private is not None:
+            this_round = replace(private, noise_seed=_noise_seed(config, server_round))
+            ledger = this_round.charge(ledger, run=POOLED_DATA, server_round=server_round)
         trained = train_model(
             model,
             dataset.x_train,
             dataset.y_train,
             config=config.train.for_round(server_round),
             seed=derive_seed(config.seed, SEED_STREAM, server_round),
-            dp=dp_plan,
-            accountant=accountant,
-            reproducible_noise_seed=_noise_seed(config, server_round),
+            private=this_round,
         )
         result = evaluate_model(
             model, dataset.x_test, dataset.y_test, batch_size=config.train.eval_batch_size
         )
-        epsilon = (
-            spent_epsilon(accountant, dp_plan.target_delta)
-            if accountant is not None and dp_plan is not None
-            else None
-        )
+        epsilon = None if private is None else private.epsilon(ledger)
         tracker.log_round(
             RoundRecord(
                 round=server_round,

@@ -13,16 +13,16 @@ import numpy as np
 from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 
 from aureon import keys
-from aureon.compression import UPLOAD_SEED_STREAM, received_state_dict, upload_entries
+from aureon.codecs import UPLOAD_SEED_STREAM, received_state_dict, upload_entries
 from aureon.config import AureonConfig, DpSgdConfig
 from aureon.data import client_indices
 from aureon.data.fingerprint import dataset_fingerprint
 from aureon.exceptions import LedgerError, PrivacyBudgetExhausted, PrivacyRefused
 from aureon.features import prepare_dataset
 from aureon.models import build_model
-from aureon.privacy import plan_dp
 from aureon.privacy.floor import PrivacyFloor
-from aureon.privacy.ledger import LedgerStore, charge_round
+from aureon.privacy.ledger import LedgerStore
+from aureon.privacy.private_training import PrivateTraining
 from aureon.seeding import derive_seed
 from aureon.training import evaluate_model, train_model
 
@@ -107,28 +107,27 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
     received = received_state_dict(msg.content, model.state_dict())
     model.load_state_dict(received)
 
-    dp_plan, epsilon, noise_seed = None, None, None
+    private, epsilon = None, None
     if isinstance(config.privacy, DpSgdConfig):
-        dp_plan = plan_dp(
+        private = PrivateTraining.calibrated(
             config.privacy,
             num_examples=len(data.y_train),
-            batch_size=config.train.batch_size,
-            local_epochs=config.train.local_epochs,
+            train=config.train,
             num_rounds=config.num_rounds,
+            noise_seed=(
+                derive_seed(config.seed, partition_id, server_round) + 1
+                if config.privacy.reproducible_noise
+                else None
+            ),
         )
+        store = LedgerStore(client_state_dir(context))
+        data_key = dataset_fingerprint(config.dataset)
         try:
-            epsilon = charge_round(
-                LedgerStore(client_state_dir(context)),
-                data=dataset_fingerprint(config.dataset),
-                plan=dp_plan,
-                floor=floor,
-                run=run_key,
-                server_round=server_round,
-            )
+            ledger = private.charge(store.load(data_key), run=run_key, server_round=server_round, floor=floor)
         except (PrivacyBudgetExhausted, PrivacyRefused) as refusal:
             return _refusal(msg, refusal)
-        if config.privacy.reproducible_noise:
-            noise_seed = derive_seed(config.seed, partition_id, server_round) + 1
+        store.save(ledger)  # charged before any private data is used
+        epsilon = private.epsilon(ledger)
 
     result = train_model(
         model,
@@ -136,9 +135,8 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
         data.y_train,
         config=config.train.for_round(server_round),
         seed=derive_seed(config.seed, partition_id, server_round),
-        dp=dp_plan,
+        private=private,
         proximal_mu=proximal_mu,
-        reproducible_noise_seed=noise_seed,
     )
     metrics: dict[str, float | int] = {
         keys.NUM_EXAMPLES: result.num_examples,

@@ -2,7 +2,8 @@
 
 Driven by config (``faults.byzantine_partitions=[0] faults.mode=sign_flip``),
 so the same ClientApp runs honest and faulty clients; the corruption is applied
-to the trained weights before anything else (masking, the wire) sees them.
+to the weights of the train reply (after local training and the upload codec's
+encoding, when one is on), before secure aggregation masks them.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
 import signal
 import time
 from collections.abc import Sequence
@@ -23,15 +22,15 @@ from aureon.config import AureonConfig
 from aureon.exceptions import ConfigError
 from aureon.launch.app_signing import SignatureStore, sign_app, snapshot_app
 from aureon.launch.certs import CertificateError, DeploymentCerts
-from aureon.launch.flwr_cli import wait_for_run
+from aureon.launch.flwr_cli import submit_run, wait_for_run
 from aureon.launch.processes import LaunchError, ManagedProcess
 from aureon.launch.run_config import compose_config
 from aureon.launch.superlink import (
+    CONNECTION,
     DEFAULT_CONTROL_PORT,
     SuperLinkSpec,
     register_nodes,
     start_superlink,
-    submit_run,
 )
 from aureon.launch.supernode import SuperNodeSpec, start_supernode_when_accepted
 
@@ -134,7 +133,9 @@ def serve(overrides: Sequence[str], options: ServeOptions) -> dict[str, Any]:
         run_id = submit_run(
             app_dir,
             flwr_home=flwr_home,
-            run_config={"overrides": shlex.join(full), "run-dir": str(run_dir)},
+            overrides=full,
+            run_dir=run_dir,
+            connection=CONNECTION,
             signed_fab_hash=signed,
         )
         LOG.warning("run %d submitted; outputs in %s; SuperLink log %s", run_id, run_dir, superlink.log_path)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from aureon.exceptions import AureonError
-from aureon.launch.processes import flower_executable, quiet_flower_env
+from aureon.launch.processes import LaunchError, flower_executable, quiet_flower_env
+from aureon.launch.run_config import format_config, run_config_for
 
 
 class FlowerRunError(AureonError):
@@ -55,24 +56,31 @@ def submit_run(
     flwr_home: Path,
     overrides: Sequence[str],
     run_dir: Path,
-    num_supernodes: int,
-    timeout: float = 120.0,
+    connection: str | None = None,
+    num_supernodes: int | None = None,
+    signed_fab_hash: str | None = None,
+    timeout: float = 300.0,
 ) -> int:
-    """Submit the app to a local simulation SuperLink; returns the run id."""
-    run_config = f'overrides="{" ".join(overrides)}" run-dir="{run_dir}"'
-    reply = _flwr(
-        [
-            "run",
-            str(app_dir),
-            "--run-config",
-            run_config,
-            "--federation-config",
-            f"num-supernodes={num_supernodes}",
-        ],
-        flwr_home=flwr_home,
-        cwd=app_dir,
-        timeout=timeout,
-    )
+    """``flwr run`` the app in ``app_dir`` with these Hydra overrides; returns the run id.
+
+    ``connection`` names the SuperLink in $FLWR_HOME/config.toml (None: its default,
+    a local simulation SuperLink with ``num_supernodes`` nodes). With ``signed_fab_hash``
+    the FAB ``flwr run`` uploaded must be the one the server signed; otherwise
+    SuperNodes would refuse it, so fail here, clearly.
+    """
+    args = ["run", str(app_dir)]
+    if connection is not None:
+        args.append(connection)
+    args += ["--run-config", format_config(run_config_for(overrides, run_dir))]
+    if num_supernodes is not None:
+        args += ["--federation-config", format_config({"num-supernodes": num_supernodes})]
+    reply = _flwr(args, flwr_home=flwr_home, cwd=app_dir, timeout=timeout)
+    uploaded = str(reply.get("fab-hash", ""))
+    if signed_fab_hash is not None and (not uploaded or not signed_fab_hash.startswith(uploaded)):
+        raise LaunchError(
+            f"run {reply.get('run-id')} uploaded FAB {uploaded or '?'} but the server signed {signed_fab_hash[:8]}: "
+            f"files in {app_dir} changed between signing and submission; SuperNodes will refuse it, start again"
+        )
     return int(reply["run-id"])
 
 

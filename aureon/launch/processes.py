@@ -28,6 +28,15 @@ class LaunchError(AureonError):
     """A process of the deployment could not start, or stopped when it should run."""
 
 
+# Flower without telemetry, update checks or installing an app's dependencies at run time:
+# the one list, for processes started here and for in-process simulation alike.
+QUIET_FLOWER_ENV: dict[str, str] = {
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "FLWR_DISABLE_UPDATE_CHECK": "1",
+    "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+}
+
+
 def quiet_flower_env(flwr_home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of one run's Flower processes: own FLWR_HOME, no telemetry, no installs."""
     env = dict(os.environ if base is None else base)
@@ -36,10 +45,8 @@ def quiet_flower_env(flwr_home: Path, base: Mapping[str, str] | None = None) -> 
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(
         {
+            **QUIET_FLOWER_ENV,
             "FLWR_HOME": str(flwr_home),
-            "FLWR_TELEMETRY_ENABLED": "0",
-            "FLWR_DISABLE_UPDATE_CHECK": "1",
-            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -14,11 +14,11 @@ from aureon.exceptions import LedgerError, RunFailed
 from aureon.federated.apps import make_client_app, make_server_app, partition_state_dirs
 from aureon.federated.centralized import run_centralized
 from aureon.files import atomic_write_text
+from aureon.launch.processes import QUIET_FLOWER_ENV
 
-QUIET_FLOWER_ENV = {
-    "FLWR_TELEMETRY_ENABLED": "0",
-    "FLWR_DISABLE_UPDATE_CHECK": "1",
-    "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+# In-process simulation: Flower's quiet settings (one list, in aureon.launch.processes) plus Ray's.
+SIMULATION_ENV = {
+    **QUIET_FLOWER_ENV,
     "RAY_DEDUP_LOGS": "0",
     "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
 }
@@ -52,7 +52,7 @@ class _DropDeprecationNotice(logging.Filter):
 
 def quiet_flower(verbose: bool) -> None:
     """Flower's per-round INFO logs repeat AUREON's progress rows: keep warnings only."""
-    for name, value in QUIET_FLOWER_ENV.items():
+    for name, value in SIMULATION_ENV.items():
         os.environ.setdefault(name, value)
     logger = logging.getLogger("flwr")
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)

@@ -16,11 +16,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aureon.files import atomic_write_text
 from aureon.launch.certs import LOOPBACK, DeploymentCerts, check_server_certs
-from aureon.launch.flwr_cli import FlowerRunError, _flwr
+from aureon.launch.flwr_cli import FlowerRunError, _flwr, submit_run  # noqa: F401 (submit_run: re-exported)
 from aureon.launch.processes import (
     LaunchError,
     ManagedProcess,
@@ -151,27 +150,3 @@ def register_nodes(public_keys: Sequence[Path], *, flwr_home: Path, cwd: Path) -
             raise LaunchError(f"registering node key {key} failed: {err}") from err
         node_ids.append(int(reply["node-id"]))
     return node_ids
-
-
-def submit_run(
-    app_dir: Path,
-    *,
-    flwr_home: Path,
-    run_config: dict[str, Any],
-    signed_fab_hash: str | None = None,
-    timeout: float = 300.0,
-) -> int:
-    """Submit the app in ``app_dir`` to the SuperLink of ``flwr_home``; returns the run id.
-
-    With ``signed_fab_hash`` the FAB ``flwr run`` uploaded must be the one the
-    server signed; otherwise SuperNodes would refuse it, so fail here, clearly.
-    """
-    pairs = " ".join(f"{k}={json.dumps(v)}" for k, v in run_config.items())
-    reply = _flwr(["run", str(app_dir), CONNECTION, "--run-config", pairs], flwr_home=flwr_home, cwd=app_dir, timeout=timeout)
-    uploaded = str(reply.get("fab-hash", ""))
-    if signed_fab_hash is not None and (not uploaded or not signed_fab_hash.startswith(uploaded)):
-        raise LaunchError(
-            f"run {reply.get('run-id')} uploaded FAB {uploaded or '?'} but the server signed {signed_fab_hash[:8]}: "
-            f"files in {app_dir} changed between signing and submission; SuperNodes will refuse it, start again"
-        )
-    return int(reply["run-id"])

@@ -7,7 +7,6 @@ app-signing key and answers any other run with an error instead of its code.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ from aureon.launch.processes import (
     start_process,
 )
 from aureon.launch.superlink import INSECURE_WARNING
+from aureon.launch.run_config import format_config, join_overrides
 
 LOG = logging.getLogger(__name__)
 
@@ -57,9 +57,9 @@ class SuperNodeSpec:
             keys.NODE_STATE_DIR: str(self.state_dir.resolve()),
         }
         if self.overrides:
-            entries[keys.NODE_OVERRIDES] = " ".join(self.overrides)
+            entries[keys.NODE_OVERRIDES] = join_overrides(self.overrides)
         entries.update(self.privacy_floor)
-        return " ".join(f"{k}={json.dumps(v)}" for k, v in entries.items())
+        return format_config(entries)
 
     def command(self) -> list[str]:
         executable = flower_executable("flower-supernode")

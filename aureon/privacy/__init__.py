@@ -1,25 +1,5 @@
-"""Differential privacy: Opacus accounting, budgets and noise calibration."""
+"""Differential privacy: noise calibration, local entropy, the client's floor and ledger, DP-SGD."""
 
-from aureon.privacy.accounting import (
-    DpPlan,
-    accountant_from_json,
-    accountant_to_json,
-    ensure_budget,
-    plan_dp,
-    projected_epsilon,
-    sample_rate_for,
-    spent_epsilon,
-    steps_per_round,
-)
+from aureon.privacy.accounting import DpPlan, plan_dp, sample_rate_for, steps_per_round
 
-__all__ = [
-    "DpPlan",
-    "accountant_from_json",
-    "accountant_to_json",
-    "ensure_budget",
-    "plan_dp",
-    "projected_epsilon",
-    "sample_rate_for",
-    "spent_epsilon",
-    "steps_per_round",
-]
+__all__ = ["DpPlan", "plan_dp", "sample_rate_for", "steps_per_round"]

@@ -207,24 +207,17 @@ class LedgerStore:
         return forgotten
 
 
-BUDGET_TOLERANCE = 0.02  # calibration searches epsilon to within 0.5%; allow the last round that
+BUDGET_TOLERANCE = 0.02  # calibration meets the target to within 0.5%; allow the run's last round
 
 
-def charge_round(
-    store: LedgerStore,
-    *,
-    data: str,
-    plan: DpPlan,
-    floor: PrivacyFloor,
-    run: str,
-    server_round: int,
-) -> float:
-    """Charge one round of ``plan`` to the ledger of ``data`` before it trains; return lifetime epsilon.
+def charge(
+    ledger: PrivacyLedger, *, plan: DpPlan, floor: PrivacyFloor, run: str, server_round: int
+) -> PrivacyLedger:
+    """``ledger`` with one round of ``plan`` charged, or a refusal (nothing charged).
 
-    Refuses (nothing charged) a round that would take the run past its target
-    epsilon or the data's lifetime spend past the client's floor.
+    Refuses a round that would take the run past its target epsilon, or the
+    data's lifetime spend past the floor (measured the floor's own way).
     """
-    ledger = store.load(data)
     entry = LedgerEntry(
         run=run,
         round=server_round,
@@ -247,5 +240,19 @@ def charge_round(
         if projected > floor.max_epsilon:
             spent = ledger.epsilon(delta=floor.max_delta, accountant=FLOOR_ACCOUNTANT)
             floor.check_spend(spent=spent, projected=projected, delta=floor.max_delta)
+    return after
+
+
+def charge_round(
+    store: LedgerStore,
+    *,
+    data: str,
+    plan: DpPlan,
+    floor: PrivacyFloor,
+    run: str,
+    server_round: int,
+) -> float:
+    """Charge one round to the stored ledger of ``data`` before it trains; return lifetime epsilon."""
+    after = charge(store.load(data), plan=plan, floor=floor, run=run, server_round=server_round)
     store.save(after)
-    return after.epsilon(delta=delta, accountant=accountant)
+    return after.epsilon(delta=plan.target_delta, accountant=plan.accountant)

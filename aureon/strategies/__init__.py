@@ -6,7 +6,6 @@ from aureon.strategies.compressed_transport import CompressedTransport, with_com
 from aureon.strategies.ledger import RoundLedger
 from aureon.strategies.norm_bounding import NormBounding
 from aureon.strategies.round_recorder import RoundRecorder
-from aureon.strategies.secure_aggregation import SecureAggregation
 from aureon.strategies.update_validator import UpdateValidator
 from aureon.strategies.weight_cap import WeightCap
 from aureon.strategies.wrapper import StrategyWrapper
@@ -16,7 +15,6 @@ __all__ = [
     "NormBounding",
     "RoundLedger",
     "RoundRecorder",
-    "SecureAggregation",
     "StrategyWrapper",
     "UpdateValidator",
     "WeightCap",

@@ -17,7 +17,6 @@ from flwr.serverapp.strategy import Strategy
 from aureon.config import AggregationConfig, NormBoundConfig, SecureAggregationConfig, ValidationConfig
 from aureon.strategies.ledger import RoundLedger
 from aureon.strategies.norm_bounding import NormBounding
-from aureon.strategies.secure_aggregation import SecureAggregation
 from aureon.strategies.update_validator import UpdateValidator
 from aureon.strategies.weight_cap import WeightCap
 
@@ -35,6 +34,10 @@ def wrap_aggregation(
 ) -> Strategy:
     """``inner`` inside the wrappers the config asks for (the weight cap always, in plain aggregation)."""
     if secure_aggregation.enabled:
+        # Imported here: aureon.secagg.strategy builds on aureon.strategies (StrategyWrapper,
+        # RoundLedger), so a module-level import would be circular.
+        from aureon.secagg.strategy import SecureAggregation
+
         return SecureAggregation(
             inner,
             settings=secure_aggregation.settings(),

@@ -19,8 +19,8 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
-from aureon.compression import Codec, build_codec, encode_weights, is_compressed
-from aureon.compression.transport import plain_arrays, weights_from_content
+from aureon.codecs import Codec, build_codec, encode_weights, is_compressed
+from aureon.codecs.transport import plain_arrays, weights_from_content
 from aureon.config import CompressionConfig
 from aureon.seeding import derive_seed
 from aureon.strategies.wrapper import StrategyWrapper

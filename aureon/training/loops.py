@@ -7,14 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from opacus import PrivacyEngine
-from opacus.accountants.accountant import IAccountant
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from aureon.config import TrainConfig
-from aureon.privacy.accounting import DpPlan
-from aureon.privacy.entropy import privacy_generator
+from aureon.privacy.private_training import PrivateTraining
 
 
 @dataclass(frozen=True)
@@ -31,12 +28,6 @@ class EvalResult:
     num_examples: int
     loss: float
     accuracy: float
-
-
-def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, generator: torch.Generator) -> DataLoader:
-    """Shuffled batches; under DP, Opacus turns this into Poisson sampling from ``generator``."""
-    dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
 
 
 def _proximal_step(model: nn.Module, anchor: list[torch.Tensor], lr: float, mu: float) -> None:
@@ -58,31 +49,24 @@ def train_model(
     *,
     config: TrainConfig,
     seed: int,
-    dp: DpPlan | None = None,
-    accountant: IAccountant | None = None,
+    private: PrivateTraining | None = None,
     proximal_mu: float = 0.0,
-    reproducible_noise_seed: int | None = None,
 ) -> TrainResult:
     """Train ``model`` in place for ``config.local_epochs`` epochs.
 
-    With ``dp`` set, runs Opacus DP-SGD (Poisson sampling, per-sample clipping,
-    Gaussian noise) and records every step in ``accountant``. The noise and the
-    Poisson batches come from local entropy, never from ``seed`` (which orders
-    the batches of non-private training only); ``reproducible_noise_seed`` is
-    the benchmark opt-in that makes them repeatable. Every Poisson batch is a
-    step, an empty one included: it releases pure noise, as the accountant
-    assumes. The model object stays the plain module, so its state_dict never
-    carries Opacus' ``_module.`` prefix.
+    With ``private`` set, the steps are DP-SGD as that object wires them
+    (Poisson sampling and noise from its own generator, never from ``seed``,
+    which orders the batches of non-private training only). Every Poisson
+    batch is a step, an empty one included: it releases pure noise, as the
+    accountant assumes. The model object stays the plain module, so its
+    state_dict never carries Opacus' ``_module.`` prefix.
     """
     with warnings.catch_warnings():
         # Opacus reminds that secure_mode is off and torch notes the full backward
         # hook fires on outputs; both are expected here and would repeat every round.
         warnings.filterwarnings("ignore", message=".*Secure RNG turned off.*")
         warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
-        return _train(
-            model, x, y, config=config, seed=seed, dp=dp, accountant=accountant,
-            proximal_mu=proximal_mu, reproducible_noise_seed=reproducible_noise_seed,
-        )
+        return _train(model, x, y, config=config, seed=seed, private=private, proximal_mu=proximal_mu)
 
 
 def _train(
@@ -92,57 +76,44 @@ def _train(
     *,
     config: TrainConfig,
     seed: int,
-    dp: DpPlan | None,
-    accountant: IAccountant | None,
+    private: PrivateTraining | None,
     proximal_mu: float,
-    reproducible_noise_seed: int | None,
 ) -> TrainResult:
     model.train()
-    if dp is None:
-        generator = torch.Generator().manual_seed(seed)
-    else:
-        generator = privacy_generator(reproducible_noise_seed)
-    loader = _loader(x, y, config.batch_size, generator)
-    optimizer = torch.optim.SGD(
+    dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    optimizer: torch.optim.Optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
     criterion: nn.Module = nn.CrossEntropyLoss()
     trainable: nn.Module = model
-    if dp is not None:
-        engine = PrivacyEngine(accountant=dp.accountant)
-        if accountant is not None:
-            engine.accountant = accountant
-        prepared = engine.make_private(
-            module=model,
-            optimizer=optimizer,
-            criterion=criterion,
-            data_loader=loader,
-            noise_multiplier=dp.noise_multiplier,
-            max_grad_norm=dp.max_grad_norm,
-            poisson_sampling=True,
-            grad_sample_mode=dp.grad_sample_mode,
-            noise_generator=generator,
+    parts = None
+    if private is None:
+        generator = torch.Generator().manual_seed(seed)
+        loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, generator=generator)
+    else:
+        parts = private.attach(
+            model=model, optimizer=optimizer, criterion=criterion, dataset=dataset,
+            batch_size=config.batch_size,
         )
-        if len(prepared) == 4:
-            trainable, optimizer, criterion, loader = prepared
-        else:
-            trainable, optimizer, loader = prepared
+        trainable, optimizer, criterion, loader = parts.module, parts.optimizer, parts.criterion, parts.loader
     anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else []
     total_loss, batches, steps = 0.0, 0, 0
-    for _ in range(config.local_epochs):
-        for xb, yb in loader:
-            optimizer.zero_grad(set_to_none=True)
-            loss = criterion(trainable(xb), yb)
-            loss.backward()
-            optimizer.step()
-            if anchor:
-                _proximal_step(model, anchor, config.lr, proximal_mu)
-            steps += 1
-            if len(xb) > 0:  # an empty Poisson batch has no loss, only noise
-                total_loss += float(loss.detach())
-                batches += 1
-    if dp is not None and hasattr(trainable, "_close"):
-        trainable._close()
+    try:
+        for _ in range(config.local_epochs):
+            for xb, yb in loader:
+                optimizer.zero_grad(set_to_none=True)
+                loss = criterion(trainable(xb), yb)
+                loss.backward()
+                optimizer.step()
+                if anchor:
+                    _proximal_step(model, anchor, config.lr, proximal_mu)
+                steps += 1
+                if len(xb) > 0:  # an empty Poisson batch has no loss, only noise
+                    total_loss += float(loss.detach())
+                    batches += 1
+    finally:
+        if parts is not None:
+            PrivateTraining.detach(parts)
     return TrainResult(num_examples=len(x), mean_loss=total_loss / max(batches, 1), steps=steps)
 
 

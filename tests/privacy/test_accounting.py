@@ -9,15 +9,9 @@ from opacus.accountants import PRVAccountant, RDPAccountant
 
 from aureon.config import DpSgdConfig
 from aureon.exceptions import PrivacyBudgetExhausted
-from aureon.privacy import (
-    accountant_from_json,
-    accountant_to_json,
-    ensure_budget,
-    plan_dp,
-    sample_rate_for,
-    spent_epsilon,
-    steps_per_round,
-)
+from aureon.privacy import plan_dp, sample_rate_for, steps_per_round
+from aureon.privacy.floor import PrivacyFloor
+from aureon.privacy.ledger import PrivacyLedger, charge
 
 
 def test_sample_rate_and_steps_follow_opacus_batches_per_epoch() -> None:
@@ -36,14 +30,12 @@ def test_calibrated_noise_spends_the_target_over_the_whole_run(accountant: str) 
     assert epsilon == pytest.approx(2.0, abs=0.02)
 
 
-def test_accountant_history_survives_json_and_keeps_accumulating() -> None:
+def test_charged_rounds_accumulate_like_one_opacus_accountant() -> None:
     plan = plan_dp(DpSgdConfig(), num_examples=800, batch_size=32, local_epochs=1, num_rounds=4)
-    accountant = accountant_from_json("rdp", None)
-    epsilons = []
-    for _ in range(3):
-        accountant = accountant_from_json("rdp", accountant_to_json(accountant))
-        accountant.history.append((plan.noise_multiplier, plan.sample_rate, plan.steps_per_round))
-        epsilons.append(spent_epsilon(accountant, 1e-5))
+    ledger, epsilons = PrivacyLedger(data="d"), []
+    for server_round in (1, 2, 3):
+        ledger = charge(ledger, plan=plan, floor=PrivacyFloor(), run="r", server_round=server_round)
+        epsilons.append(ledger.epsilon(delta=1e-5, accountant="rdp"))
     assert epsilons[0] < epsilons[1] < epsilons[2]
     reference = RDPAccountant()
     reference.history = [(plan.noise_multiplier, plan.sample_rate, 3 * plan.steps_per_round)]
@@ -55,16 +47,15 @@ def test_budget_is_refused_past_the_planned_rounds() -> None:
         DpSgdConfig(target_epsilon=1.0), num_examples=500, batch_size=50, local_epochs=1,
         num_rounds=2,
     )
-    accountant = accountant_from_json("rdp", None)
-    for _ in range(2):
-        ensure_budget(accountant, plan)
-        accountant.history.append((plan.noise_multiplier, plan.sample_rate, plan.steps_per_round))
+    ledger = PrivacyLedger(data="d")
+    for server_round in (1, 2):
+        ledger = charge(ledger, plan=plan, floor=PrivacyFloor(), run="r", server_round=server_round)
     with pytest.raises(PrivacyBudgetExhausted, match=r"privacy.target_epsilon=1.0"):
-        ensure_budget(accountant, plan)
+        charge(ledger, plan=plan, floor=PrivacyFloor(), run="r", server_round=3)
 
 
 def test_no_steps_means_no_epsilon() -> None:
-    assert spent_epsilon(accountant_from_json("rdp", None), 1e-5) == 0.0
+    assert PrivacyLedger(data="d").epsilon(delta=1e-5, accountant="rdp") == 0.0
     assert math.isfinite(
         plan_dp(DpSgdConfig(), num_examples=100, batch_size=10, local_epochs=1, num_rounds=1)
         .noise_multiplier

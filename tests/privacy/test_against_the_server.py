@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from opacus.accountants import RDPAccountant
 
 from aureon import keys
 from aureon.config import TrainConfig
@@ -28,7 +27,8 @@ from aureon.models.zoo import LogisticRegression
 from aureon.privacy import plan_dp
 from aureon.privacy import entropy
 from aureon.privacy.floor import PrivacyFloor
-from aureon.privacy.ledger import LEDGER_FILE, LedgerStore
+from aureon.privacy.ledger import LEDGER_FILE, LedgerStore, PrivacyLedger
+from aureon.privacy.private_training import PrivateTraining
 from aureon.training import train_model
 from tests.federated.messages import client_context, digits_config, flat, initial_arrays, train_message
 
@@ -84,7 +84,8 @@ def _batch_sizes(seed: int) -> list[int]:
     sizes: list[int] = []
     model.register_forward_pre_hook(lambda _m, args: sizes.append(len(args[0])))
     plan = plan_dp(digits_config().privacy, num_examples=60, batch_size=6, local_epochs=1, num_rounds=1)
-    train_model(model, x, y, config=TrainConfig(batch_size=6), seed=seed, dp=plan)
+    train_model(model, x, y, config=TrainConfig(batch_size=6, lr=0.1, momentum=0.0), seed=seed,
+                private=PrivateTraining(plan=plan))
     return sizes
 
 
@@ -110,16 +111,14 @@ def test_an_empty_poisson_batch_still_releases_noise_and_is_charged() -> None:
 
     pending: list[int] = []
     model.register_forward_pre_hook(record)
-    plan = plan_dp(digits_config().privacy, num_examples=50, batch_size=1, local_epochs=1, num_rounds=1)
-    accountant = RDPAccountant()
-    result = train_model(
-        model, x, y, config=TrainConfig(batch_size=1, lr=0.1), seed=0, dp=plan, accountant=accountant
-    )
+    train = TrainConfig(batch_size=1, lr=0.1, momentum=0.0)
+    private = PrivateTraining.calibrated(digits_config().privacy, num_examples=50, train=train, num_rounds=1)
+    charged = private.charge(PrivacyLedger(data="d"), run="r", server_round=1)
+    result = train_model(model, x, y, config=train, seed=0, private=private)
     empty_steps = [moved for size, moved in moves if size == 0]
     assert empty_steps, "with q = 1/50 about a third of the batches are empty"
     assert all(moved > 0 for moved in empty_steps)  # pure noise was added
-    assert result.steps == plan.steps_per_round
-    assert accountant.history == [(plan.noise_multiplier, plan.sample_rate, plan.steps_per_round)]
+    assert [entry.steps for entry in charged.entries] == [result.steps] == [private.plan.steps_per_round]
 
 
 def test_a_replayed_round_returns_the_stored_reply_and_charges_nothing(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from aureon.compression.quantization import quantize_dynamic_int8, save_quantized
-from aureon.compression.sparse_io import save_sparse
 from aureon.data.idx import write_idx
+from aureon.model_compression.quantization import quantize_dynamic_int8, save_quantized
+from aureon.model_compression.sparse_io import save_sparse
 from aureon.tracking.checkpoint import Checkpoint, save_checkpoint
 from aureon.tracking.records import ClientRound, RoundRecord
 

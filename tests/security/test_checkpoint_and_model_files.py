@@ -12,14 +12,14 @@ import pytest
 import torch
 from flwr.app import ArrayRecord
 
-from aureon.compression.int8_io import load_int8_state
-from aureon.compression.model_io import load_into, load_state_file
-from aureon.compression.quantization import load_quantized
-from aureon.compression.sparse_io import load_sparse, pack_sparse, unpack_sparse
 from aureon.config import to_yaml
 from aureon.exceptions import AureonError, ModelFileError
 from aureon.federated.resume import check_resume, run_identity
 from aureon.launch.run_config import compose_config
+from aureon.model_compression.int8_io import load_int8_state
+from aureon.model_compression.model_io import load_into, load_state_file
+from aureon.model_compression.quantization import load_quantized
+from aureon.model_compression.sparse_io import load_sparse, pack_sparse, unpack_sparse
 from aureon.tracking.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from simulations.compress import main as compress_main
 from tests.security import samples

@@ -30,6 +30,7 @@ from aureon.launch.processes import (
     quiet_flower_env,
 )
 from aureon.launch.superlink import (
+    CONNECTION,
     SuperLinkSpec,
     connection_toml,
     register_nodes,
@@ -117,8 +118,8 @@ def test_supernode_refuses_an_app_bundle_the_server_did_not_sign(tmp_path: Path,
                    what="the SuperNode to be accepted")
         assert supernode.alive(), supernode.log_tail()
         # Someone on the Control API without the app-signing key: a plain `flwr run` of the same app.
-        submit_run(REPO, flwr_home=link.spec.flwr_home,
-                   run_config={"overrides": UNSIGNED_RUN, "run-dir": str(tmp_path / "run")})
+        submit_run(REPO, flwr_home=link.spec.flwr_home, overrides=UNSIGNED_RUN.split(),
+                   run_dir=tmp_path / "run", connection=CONNECTION)
         wait_until(lambda: supernode.log_contains("FAB verification failed"), timeout=240,
                    what="the SuperNode to refuse the unsigned app bundle", poll=0.5)
         assert not supernode.log_contains("Start `flwr-clientapp` process"), supernode.log_tail()

@@ -15,11 +15,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aureon.compression.int8_io import load_int8_state
-from aureon.compression.model_io import load_state_file
-from aureon.compression.sparse_io import load_sparse
 from aureon.data.idx import read_idx, read_idx_images, read_idx_labels
 from aureon.exceptions import AureonError, DataError, ModelFileError
+from aureon.model_compression.int8_io import load_int8_state
+from aureon.model_compression.model_io import load_state_file
+from aureon.model_compression.sparse_io import load_sparse
 from aureon.tracking.checkpoint import CheckpointError, load_checkpoint
 from tests.security import samples
 

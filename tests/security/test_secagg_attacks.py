@@ -19,22 +19,22 @@ from hypothesis import strategies as st
 
 from aureon import keys
 from aureon.federated.apps import make_client_app
-from aureon.federated.secagg_handlers import handle_setup, handle_share_keys, handle_unmask
 from aureon.federated.server import run_server
 from aureon.launch.run_config import compose_config
-from aureon.privacy.secagg import (
+from aureon.secagg import (
     ClientState,
     ImplausibleAggregate,
     ProtocolAbort,
     SecAggClient,
     SecAggServer,
     graph,
-    wire,
+    messages,
 )
+from aureon.secagg.handlers import handle_setup, handle_share_keys, handle_unmask
 from aureon.strategies import RoundLedger, wrap_aggregation
 from aureon.strategies.build import build_strategy
 from tests.inprocess_grid import InProcessGrid
-from tests.privacy.secagg.driver import plain_weighted_sum, run_protocol, settings
+from tests.secagg.driver import plain_weighted_sum, run_protocol, settings
 
 pytestmark = pytest.mark.usefixtures("server_identity")  # messages are built as a ServerApp does
 
@@ -171,8 +171,8 @@ def test_a_server_that_runs_a_finished_round_again_gets_refusals_and_records_the
         timeout=None,
     )
     arrays = ArrayRecord({"w": Array(np.zeros((64, 10), dtype=np.float32))})
-    messages = list(again.configure_train(1, arrays, ConfigRecord({keys.SERVER_ROUND: 1}), grid))
-    assert messages == []  # nothing to train: the round could not be set up
+    train_messages = list(again.configure_train(1, arrays, ConfigRecord({keys.SERVER_ROUND: 1}), grid))
+    assert train_messages == []  # nothing to train: the round could not be set up
     events = ledger.pop(1)
     assert sorted(f.node_id for f in events.failures) == sorted(grid.node_ids)
     assert all("second setup of round 1" in f.reason for f in events.failures)
@@ -184,18 +184,18 @@ def test_out_of_order_requests_are_refused_with_a_reason() -> None:
     server = SecAggServer(settings=settings(), node_ids=NODES, server_round=5, vector_length=9)
     clients = {n: SecAggClient() for n in NODES}
     with pytest.raises(ProtocolAbort, match="expected stage"):
-        clients[VICTIM].share_keys(ConfigRecord({wire.ROUND: 5}))  # before any setup
+        clients[VICTIM].share_keys(ConfigRecord({messages.ROUND: 5}))  # before any setup
     shares = server.receive_keys({n: _wrap(clients[n].setup(r)) for n, r in server.setup_requests().items()})
     with pytest.raises(ProtocolAbort, match="expected stage"):
-        clients[VICTIM].unmask(ConfigRecord({wire.ROUND: 5, wire.SURVIVORS: [], wire.DROPPED: []}))
+        clients[VICTIM].unmask(ConfigRecord({messages.ROUND: 5, messages.SURVIVORS: [], messages.DROPPED: []}))
     with pytest.raises(ProtocolAbort, match="masks once per round, after stage 2"):
         clients[VICTIM].mask(np.zeros(8), num_examples=1)  # before the shares arrived
     with pytest.raises(ProtocolAbort, match="expected stage"):
-        clients[VICTIM].receive_shares(ConfigRecord({wire.ROUND: 5}))  # stage 3 before stage 2
+        clients[VICTIM].receive_shares(ConfigRecord({messages.ROUND: 5}))  # stage 3 before stage 2
     clients[VICTIM].share_keys(shares[VICTIM])  # the right order still works
 
     # through the ClientApp: an Error reply naming the reason, as the server records it
-    reply = handle_unmask(_message(keys.SECAGG_UNMASK, _wrap(ConfigRecord({wire.ROUND: 5}))), _context())
+    reply = handle_unmask(_message(keys.SECAGG_UNMASK, _wrap(ConfigRecord({messages.ROUND: 5}))), _context())
     assert reply.has_error() and "arrived at stage 0, expected stage 4" in reply.error.reason
 
 
@@ -204,8 +204,8 @@ def test_stale_round_messages_are_refused_by_clients_and_rejected_by_the_server(
     new = SecAggServer(settings=settings(), node_ids=NODES, server_round=2, vector_length=9)
     setup = new.setup_requests()[VICTIM]
     client = SecAggClient()
-    stale_share_request = ConfigRecord({wire.ROUND: 1, wire.PEERS: [], wire.PEER_ENCRYPTION_KEYS: [],
-                                        wire.PEER_MASK_KEYS: []})
+    stale_share_request = ConfigRecord({messages.ROUND: 1, messages.PEERS: [], messages.PEER_ENCRYPTION_KEYS: [],
+                                        messages.PEER_MASK_KEYS: []})
     client.setup(setup)
     with pytest.raises(ProtocolAbort, match="a stale round's request"):
         client.share_keys(stale_share_request)
@@ -221,7 +221,7 @@ def test_stale_round_messages_are_refused_by_clients_and_rejected_by_the_server(
 
     def replay_old_round(stage: str, node: int, content: RecordDict) -> RecordDict:
         if (stage, node) == ("shares", VICTIM):
-            content.config_records[keys.SECAGG][wire.ROUND] = 0
+            content.config_records[keys.SECAGG][messages.ROUND] = 0
         return content
 
     result, run = run_protocol(updates, weights, server_round=1, tamper=replay_old_round)
@@ -235,9 +235,9 @@ def _tamper_masked(coordinate: int, offset: int):
     def tamper(stage: str, node: int, content: RecordDict) -> RecordDict:
         if (stage, node) != ("masked", VICTIM):
             return content
-        values = content.array_records[keys.SECAGG_MASKED][wire.MASKED].numpy().copy()
+        values = content.array_records[keys.SECAGG_MASKED][messages.MASKED].numpy().copy()
         values[coordinate] = (int(values[coordinate]) + offset) % 2**32
-        content[keys.SECAGG_MASKED] = ArrayRecord({wire.MASKED: Array(values)})
+        content[keys.SECAGG_MASKED] = ArrayRecord({messages.MASKED: Array(values)})
         return content
 
     return tamper
@@ -273,9 +273,9 @@ def test_a_tampered_round_keeps_the_previous_model_and_records_why(tmp_path: Pat
 
     def tamper(message: Message, reply: Message) -> Message | None:
         if message.metadata.message_type == keys.SECAGG_TRAIN and message.metadata.dst_node_id == victim:
-            values = reply.content.array_records[keys.SECAGG_MASKED][wire.MASKED].numpy().copy()
+            values = reply.content.array_records[keys.SECAGG_MASKED][messages.MASKED].numpy().copy()
             values[5] = (int(values[5]) + (1 << 30)) % 2**32
-            reply.content[keys.SECAGG_MASKED] = ArrayRecord({wire.MASKED: Array(values)})
+            reply.content[keys.SECAGG_MASKED] = ArrayRecord({messages.MASKED: Array(values)})
         return reply
 
     grid = InProcessGrid(make_client_app(lambda _ctx: config), num_nodes=5, intercept=tamper)
@@ -307,10 +307,10 @@ def test_the_graph_differs_across_setups_with_the_same_run_seed_and_clients_veri
                                              for i, peers in protocol.neighbours.items()}))
         for request in protocol.setup_requests().values():
             SecAggClient().setup(request)  # each client rebuilds its neighbours from the seed
-            seed = request[wire.GRAPH_SEED]
+            seed = request[messages.GRAPH_SEED]
             assert seed == protocol.graph_seed
-            assert request[wire.NEIGHBOURS] == graph.neighbours(
-                request[wire.INDEX], graph_seed=seed, num_clients=30, neighbourhood_size=5
+            assert request[messages.NEIGHBOURS] == graph.neighbours(
+                request[messages.INDEX], graph_seed=seed, num_clients=30, neighbourhood_size=5
             )
     (seed_a, links_a), (seed_b, links_b) = graphs
     assert seed_a != seed_b and links_a != links_b
@@ -319,23 +319,23 @@ def test_the_graph_differs_across_setups_with_the_same_run_seed_and_clients_veri
 def test_a_client_refuses_neighbours_other_than_the_committed_graph_gives() -> None:
     server = SecAggServer(settings=settings(num_shares=3), node_ids=list(range(1, 10)), server_round=1, vector_length=3)
     request = next(iter(server.setup_requests().values()))
-    outsider = next(i for i in range(1, 10) if i not in request[wire.NEIGHBOURS] and i != request[wire.INDEX])
+    outsider = next(i for i in range(1, 10) if i not in request[messages.NEIGHBOURS] and i != request[messages.INDEX])
     lying = ConfigRecord(dict(request.items()))
-    lying[wire.NEIGHBOURS] = [request[wire.NEIGHBOURS][0], outsider]
+    lying[messages.NEIGHBOURS] = [request[messages.NEIGHBOURS][0], outsider]
     with pytest.raises(ProtocolAbort, match="graph seed it committed to"):
         SecAggClient().setup(lying)
     other_seed = ConfigRecord(dict(request.items()))
-    other_seed[wire.GRAPH_SEED] = next(
+    other_seed[messages.GRAPH_SEED] = next(
         seed
         for seed in iter(graph.draw_graph_seed, None)
-        if graph.neighbours(request[wire.INDEX], graph_seed=seed, num_clients=9, neighbourhood_size=3)
-        != request[wire.NEIGHBOURS]
+        if graph.neighbours(request[messages.INDEX], graph_seed=seed, num_clients=9, neighbourhood_size=3)
+        != request[messages.NEIGHBOURS]
     )
     with pytest.raises(ProtocolAbort, match="graph seed it committed to"):
         SecAggClient().setup(other_seed)
 
 
 def _layout(size: int):
-    from aureon.privacy.secagg.vector import VectorLayout
+    from aureon.secagg.vector import VectorLayout
 
     return VectorLayout(names=("w",), shapes=((size,),), dtypes=("float32",))

@@ -8,7 +8,7 @@ import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 
 from aureon import keys
-from aureon.compression import is_compressed, weights_from_content
+from aureon.codecs import is_compressed, weights_from_content
 from aureon.federated.client import handle_train
 from aureon.launch.run_config import compose_config
 from aureon.models import build_model

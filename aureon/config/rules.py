@@ -1,0 +1,110 @@
+"""Checks that span groups, and the arithmetic they need (sampled clients, scattering maps)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from aureon.config.base import require
+from aureon.config.features import ScatteringFeaturesConfig
+from aureon.config.model import FeatureLinearConfig
+from aureon.config.strategy import PER_UPDATE_STRATEGIES
+
+if TYPE_CHECKING:
+    from aureon.config.run import AureonConfig
+
+
+def sampled_clients(config: AureonConfig) -> int:
+    """How many clients a training round samples (as build_strategy configures Flower)."""
+    return max(1, math.ceil(config.strategy.fraction_train * config.num_clients))
+
+
+def scattering_maps(J: int, orientations: int) -> int:
+    """Maps per image channel a scattering transform gives: 1 + JL + L^2 J(J-1)/2."""
+    return 1 + J * orientations + orientations**2 * J * (J - 1) // 2
+
+
+def check_model_inputs(config: AureonConfig) -> None:
+    """Models that expect feature maps get them (every dataset here is grayscale)."""
+    if not isinstance(config.model, FeatureLinearConfig):
+        return
+    features = config.features
+    maps = (
+        scattering_maps(features.J, features.orientations)
+        if isinstance(features, ScatteringFeaturesConfig)
+        else 1
+    )
+    require(
+        config.model.groups >= 1 and maps % config.model.groups == 0,
+        "model.groups",
+        config.model.groups,
+        f"a divisor of the {maps} input maps that features={features.name} gives "
+        "(model=feature_linear is meant for features=scattering)",
+    )
+
+
+def check_aggregation(config: AureonConfig) -> None:
+    """Rules that span groups: robust strategies, faults, and what secure aggregation excludes."""
+    sampled = sampled_clients(config)
+    check_sampled = getattr(config.strategy, "check_sampled", None)
+    if check_sampled is not None:
+        check_sampled(sampled)
+    for partition in config.faults.byzantine_partitions:
+        require(
+            0 <= partition < config.num_clients,
+            "faults.byzantine_partitions",
+            config.faults.byzantine_partitions,
+            f"partition ids in [0, {config.num_clients})",
+        )
+    require(
+        not (config.faults.byzantine_partitions and config.compression.active),
+        "faults.byzantine_partitions",
+        config.faults.byzantine_partitions,
+        "[] with compression (faults corrupt plain weights, not encoded updates)",
+    )
+    secure = config.secure_aggregation
+    if not secure.enabled:
+        return
+    only_sums = f"'none' with secure_aggregation={secure.name} (the server sees only sums)"
+    require(
+        config.strategy.federated,
+        "secure_aggregation",
+        secure.name,
+        "'none' with strategy=centralized: nothing is aggregated",
+    )
+    require(
+        not isinstance(config.strategy, PER_UPDATE_STRATEGIES),
+        "strategy",
+        config.strategy.name,
+        f"a mean-based strategy (fedavg, fedprox, fedadam) with secure_aggregation={secure.name}: "
+        "robust aggregators need every update in the clear, the server only learns their sum",
+    )
+    require(
+        config.validation.max_update_norm is None,
+        "validation.max_update_norm",
+        config.validation.max_update_norm,
+        f"null with secure_aggregation={secure.name}: the server cannot see one update's norm; "
+        "secure_aggregation.clipping_range bounds every value on the clients instead",
+    )
+    require(
+        config.norm_bound.max_norm is None,
+        "norm_bound.max_norm",
+        config.norm_bound.max_norm,
+        f"null with secure_aggregation={secure.name}: the server never holds one update to clip",
+    )
+    require(
+        not config.compression.active,
+        "compression",
+        config.compression.name,
+        f"{only_sums}: masked inputs are uniform residues no codec can shrink, and "
+        "secure_aggregation.quantization_bits already sets the upload precision",
+    )
+    secure_weight = getattr(secure, "max_weight", 0)
+    require(
+        secure_weight <= config.aggregation.max_weight,
+        "secure_aggregation.max_weight",
+        secure_weight,
+        f"<= aggregation.max_weight ({config.aggregation.max_weight:g}): a client weighs no more "
+        "in a secure sum than in a plain one",
+    )
+    secure.settings().for_round(sampled)

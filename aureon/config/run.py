@@ -1,0 +1,82 @@
+"""The whole run: every group's schema under one ``AureonConfig``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omegaconf import MISSING
+
+from aureon.config.base import require
+from aureon.config.compression import CompressionConfig
+from aureon.config.dataset import DatasetConfig
+from aureon.config.deployment import DeploymentConfig
+from aureon.config.features import FeaturesConfig
+from aureon.config.model import ModelConfig
+from aureon.config.partition import PartitionConfig
+from aureon.config.privacy import PrivacyConfig
+from aureon.config.rules import check_aggregation, check_model_inputs
+from aureon.config.secure_aggregation import SecureAggregationConfig
+from aureon.config.simulation import SimulationConfig
+from aureon.config.strategy import StrategyConfig
+from aureon.config.training import TrainConfig
+from aureon.config.updates import AggregationConfig, FaultsConfig, NormBoundConfig, ValidationConfig
+
+# Far beyond any experiment here; a typo such as num_rounds=1000000 would otherwise
+# start a run that never ends and calibrates DP noise for a million rounds.
+MAX_NUM_ROUNDS = 100_000
+
+
+@dataclass
+class AureonConfig:
+    """The whole run. Group choices live in conf/config.yaml's defaults list."""
+
+    num_clients: int = 5
+    num_rounds: int = 5
+    seed: int = 0
+    dataset: DatasetConfig = MISSING
+    model: ModelConfig = MISSING
+    features: FeaturesConfig = MISSING
+    partition: PartitionConfig = MISSING
+    strategy: StrategyConfig = MISSING
+    privacy: PrivacyConfig = MISSING
+    compression: CompressionConfig = MISSING
+    train: TrainConfig = field(default_factory=TrainConfig)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    secure_aggregation: SecureAggregationConfig = MISSING
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    norm_bound: NormBoundConfig = field(default_factory=NormBoundConfig)
+    aggregation: AggregationConfig = field(default_factory=AggregationConfig)
+    faults: FaultsConfig = field(default_factory=FaultsConfig)
+    deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
+    resume: str | None = None  # a run directory to continue from its last checkpoint
+
+    def validate(self) -> None:
+        require(self.num_clients >= 1, "num_clients", self.num_clients, "an integer >= 1")
+        require(
+            1 <= self.num_rounds <= MAX_NUM_ROUNDS,
+            "num_rounds",
+            self.num_rounds,
+            f"an integer in [1, {MAX_NUM_ROUNDS}]",
+        )
+        require(self.seed >= 0, "seed", self.seed, "an integer >= 0")
+        for part in (
+            self.dataset,
+            self.features,
+            self.partition,
+            self.strategy,
+            self.privacy,
+            self.compression,
+            self.train,
+            self.simulation,
+            self.secure_aggregation,
+            self.validation,
+            self.norm_bound,
+            self.aggregation,
+            self.faults,
+            self.deployment,
+        ):
+            check = getattr(part, "validate", None)
+            if check is not None:
+                check()
+        check_aggregation(self)
+        check_model_inputs(self)
