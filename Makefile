@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OVERRIDES ?=
 
-.PHONY: setup run test test-fast test-deploy sweep clean
+.PHONY: setup run test test-fast test-deploy lint sweep clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ test: setup
 
 test-deploy: setup
 	$(BIN)/python -m pytest -q -m deployment
+
+LINT_PATHS := aureon server clients simulations
+
+lint: setup
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy $(LINT_PATHS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not integration"

@@ -26,7 +26,7 @@ ALIASES = {"data.": "dataset."}
 def _override(item: str) -> str:
     for short, full in ALIASES.items():
         if item.startswith(short):
-            return full + item[len(short):]
+            return full + item[len(short) :]
     return item
 
 
@@ -78,7 +78,9 @@ def _privacy_floor(args: argparse.Namespace) -> dict[str, bool | float]:
     from aureon.privacy.floor import PrivacyFloor
 
     floor = PrivacyFloor(
-        require_dp=not args.allow_no_dp, max_epsilon=args.max_epsilon, max_delta=args.max_delta,
+        require_dp=not args.allow_no_dp,
+        max_epsilon=args.max_epsilon,
+        max_delta=args.max_delta,
         deployment=True,
     )
     floor.validate()
@@ -100,19 +102,39 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--partition-id", type=int, required=True)
     parser.add_argument("--num-partitions", type=int, required=True)
     parser.add_argument("--server", required=True, help="the SuperLink's HOST:PORT")
-    parser.add_argument("--root-certificates", type=Path, default=Path("certs/ca.crt"), help="the deployment's CA certificate")
+    parser.add_argument(
+        "--root-certificates", type=Path, default=Path("certs/ca.crt"), help="the deployment's CA certificate"
+    )
     parser.add_argument("--auth-key", type=Path, default=None, help="this node's private key (from `keygen`)")
-    parser.add_argument("--trusted-entities", type=Path, default=Path("certs/trusted-entities.yaml"),
-                        help="the server's app-signing public key; only apps it signed run here")
+    parser.add_argument(
+        "--trusted-entities",
+        type=Path,
+        default=Path("certs/trusted-entities.yaml"),
+        help="the server's app-signing public key; only apps it signed run here",
+    )
     parser.add_argument("--insecure", action="store_true", help="no TLS (local experiments only)")
-    parser.add_argument("--state-dir", type=Path, default=None,
-                        help="where the privacy ledger and last reply are kept (default: ~/.local/share/aureon/client-<id>)")
-    parser.add_argument("--max-epsilon", type=float, default=8.0,
-                        help="the most epsilon this client spends on its data, over every run (default 8)")
-    parser.add_argument("--max-delta", type=float, default=1e-5, help="the largest delta this client accepts (default 1e-5)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the privacy ledger and last reply are kept (default: ~/.local/share/aureon/client-<id>)",
+    )
+    parser.add_argument(
+        "--max-epsilon",
+        type=float,
+        default=8.0,
+        help="the most epsilon this client spends on its data, over every run (default 8)",
+    )
+    parser.add_argument(
+        "--max-delta", type=float, default=1e-5, help="the largest delta this client accepts (default 1e-5)"
+    )
     parser.add_argument("--allow-no-dp", action="store_true", help="accept runs without DP-SGD (privacy=none)")
-    parser.add_argument("--clientappio-port", type=int, default=None, help="local port for the ClientApp runtime (default: a free one)")
-    parser.add_argument("--home", type=Path, default=None, help="FLWR_HOME of this client (default: <state-dir>/flwr-home)")
+    parser.add_argument(
+        "--clientappio-port", type=int, default=None, help="local port for the ClientApp runtime (default: a free one)"
+    )
+    parser.add_argument(
+        "--home", type=Path, default=None, help="FLWR_HOME of this client (default: <state-dir>/flwr-home)"
+    )
     parser.add_argument("overrides", nargs="*", help="this client's Hydra overrides, e.g. data.path=/data/mnist")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -133,7 +155,8 @@ def main(argv: list[str]) -> int:
         overrides=[_override(o) for o in args.overrides],
         privacy_floor=floor,
     )
-    print(f"client {args.partition_id}/{args.num_partitions} -> {args.server}; log: {spec.flwr_home / f'supernode-{args.partition_id}.log'}")
+    log_path = spec.flwr_home / f"supernode-{args.partition_id}.log"
+    print(f"client {args.partition_id}/{args.num_partitions} -> {args.server}; log: {log_path}")
     return join(spec, cwd=Path.cwd())
 
 

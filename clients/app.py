@@ -18,6 +18,4 @@ def _simulated_state_dir(context: Context) -> Path:
     return root / "clients" / f"partition-{int(context.node_config[keys.NODE_PARTITION_ID])}"
 
 
-app = make_client_app(
-    lambda ctx: config_for_client(ctx.run_config, ctx.node_config), _simulated_state_dir
-)
+app = make_client_app(lambda ctx: config_for_client(ctx.run_config, ctx.node_config), _simulated_state_dir)

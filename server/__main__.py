@@ -23,18 +23,26 @@ from aureon.cli import run_cli
 def _certs(argv: list[str]) -> int:
     from aureon.launch.certs import generate_certs
 
-    parser = argparse.ArgumentParser(prog="python -m server certs", description="Create a CA, a server certificate and node keys.")
+    parser = argparse.ArgumentParser(
+        prog="python -m server certs", description="Create a CA, a server certificate and node keys."
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for ca.crt, server.crt/key and nodes/")
-    parser.add_argument("--hosts", required=True, help="comma-separated IPs/DNS names clients dial, e.g. 127.0.0.1,localhost")
+    parser.add_argument(
+        "--hosts", required=True, help="comma-separated IPs/DNS names clients dial, e.g. 127.0.0.1,localhost"
+    )
     parser.add_argument("--nodes", type=int, default=0, help="how many node authentication key pairs to create")
     parser.add_argument("--valid-days", type=int, default=365)
     args = parser.parse_args(argv)
     files = generate_certs(out=args.out, hosts=args.hosts.split(","), nodes=args.nodes, valid_days=args.valid_days)
-    print(f"CA {files.ca_cert}; server {files.server_cert} for {args.hosts}; app-signing key {files.app_signing_key}; "
-          f"{args.nodes} node key pairs in {files.out / 'nodes'}")
-    print(f"Give each client {files.ca_cert.name} and {files.trusted_entities.name}; keep ca.key, server.key and "
-          f"{files.app_signing_key.name} on the server. Clients make their own node keys (`python -m clients keygen`) "
-          "and send only the .pub file, which goes into nodes/.")
+    print(
+        f"CA {files.ca_cert}; server {files.server_cert} for {args.hosts}; app-signing key {files.app_signing_key}; "
+        f"{args.nodes} node key pairs in {files.out / 'nodes'}"
+    )
+    print(
+        f"Give each client {files.ca_cert.name} and {files.trusted_entities.name}; keep ca.key, server.key and "
+        f"{files.app_signing_key.name} on the server. Clients make their own node keys (`python -m clients keygen`) "
+        "and send only the .pub file, which goes into nodes/."
+    )
     return 0
 
 
@@ -42,15 +50,29 @@ def _serve(argv: list[str]) -> int:
     from aureon.launch.deploy import ServeOptions, serve
     from aureon.launch.superlink import DEFAULT_CONTROL_PORT, INSECURE_WARNING
 
-    parser = argparse.ArgumentParser(prog="python -m server", description="Start a SuperLink and run AUREON's ServerApp on it.")
+    parser = argparse.ArgumentParser(
+        prog="python -m server", description="Start a SuperLink and run AUREON's ServerApp on it."
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all interfaces)")
     parser.add_argument("--port", type=int, default=9092, help="the port SuperNodes dial (Fleet API only)")
-    parser.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT,
-                        help="Control API port, on 127.0.0.1 only (reach it remotely through an SSH tunnel)")
+    parser.add_argument(
+        "--control-port",
+        type=int,
+        default=DEFAULT_CONTROL_PORT,
+        help="Control API port, on 127.0.0.1 only (reach it remotely through an SSH tunnel)",
+    )
     parser.add_argument("--certs", type=Path, default=Path("certs"), help="folder made by `python -m server certs`")
-    parser.add_argument("--node-keys", type=Path, nargs="*", default=[], help="node public keys to register (default: <certs>/nodes/*.pub)")
+    parser.add_argument(
+        "--node-keys",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="node public keys to register (default: <certs>/nodes/*.pub)",
+    )
     parser.add_argument("--no-node-auth", action="store_true", help="TLS but no node authentication")
-    parser.add_argument("--insecure", action="store_true", help="no TLS, no node authentication (local experiments only)")
+    parser.add_argument(
+        "--insecure", action="store_true", help="no TLS, no node authentication (local experiments only)"
+    )
     parser.add_argument("--run-dir", type=Path, default=None)
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the run to finish")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. num_rounds=3 resume=<run dir>")

@@ -27,9 +27,7 @@ if TYPE_CHECKING:  # torch at run time only where tensors are made: importing co
 UPLOAD_SEED_STREAM = 0xC0DE  # derive_seed path element: rounding noise apart from training's
 
 
-def received_state_dict(
-    content: RecordDict, template: Mapping[str, torch.Tensor]
-) -> dict[str, torch.Tensor]:
+def received_state_dict(content: RecordDict, template: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The global model in a train or evaluate message, ready for ``load_state_dict``."""
     import torch
 

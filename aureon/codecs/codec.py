@@ -48,9 +48,7 @@ class Codec(ABC):
     @classmethod
     def decode(cls, encoded: Encoded, layout: Layout) -> dict[str, np.ndarray]:
         if encoded.codec != cls.name:
-            raise ValueError(
-                f"{cls.__name__} cannot decode a payload encoded by codec {encoded.codec!r}"
-            )
+            raise ValueError(f"{cls.__name__} cannot decode a payload encoded by codec {encoded.codec!r}")
         flat = cls.decode_flat(encoded.arrays, layout.sizes)
         out = unflatten(flat, layout)
         for spec in layout.other:
@@ -68,9 +66,7 @@ class Codec(ABC):
 
     @classmethod
     @abstractmethod
-    def decode_flat(
-        cls, arrays: Mapping[str, np.ndarray], sizes: tuple[int, ...]
-    ) -> np.ndarray:
+    def decode_flat(cls, arrays: Mapping[str, np.ndarray], sizes: tuple[int, ...]) -> np.ndarray:
         """Rebuild the float32 vector from what ``encode_flat`` produced."""
 
 

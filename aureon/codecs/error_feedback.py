@@ -42,9 +42,7 @@ def encode_with_feedback(
     encoded = codec.encode(corrected)
     sent = type(codec).decode(encoded, layout)
     new_residual = {
-        spec.name: (np.asarray(corrected[spec.name], dtype=np.float32) - sent[spec.name]).astype(
-            np.float32
-        )
+        spec.name: (np.asarray(corrected[spec.name], dtype=np.float32) - sent[spec.name]).astype(np.float32)
         for spec in layout.floating
     }
     return encoded, new_residual

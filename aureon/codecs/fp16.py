@@ -43,8 +43,5 @@ class Fp16Codec(Codec):
         values = payload_array(arrays, "values", cls.name)
         expected = int(segment_bounds(sizes)[-1])
         if values.shape != (expected,) or values.dtype != np.float16:
-            raise ValueError(
-                f"codec 'fp16': {expected} float16 values expected, "
-                f"got {values.dtype} {values.shape}"
-            )
+            raise ValueError(f"codec 'fp16': {expected} float16 values expected, got {values.dtype} {values.shape}")
         return values.astype(np.float32)

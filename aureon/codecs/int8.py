@@ -36,9 +36,7 @@ def int8_scales(flat: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
     return (peaks / LEVELS).astype(np.float32)
 
 
-def quantize_int8(
-    flat: np.ndarray, sizes: tuple[int, ...], rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+def quantize_int8(flat: np.ndarray, sizes: tuple[int, ...], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(int8 codes, float32 scale per segment); decoded error < one scale step per value."""
     scales = int8_scales(flat, sizes)
     per_value = np.repeat(scales.astype(np.float64), np.asarray(sizes, dtype=np.int64))
@@ -74,11 +72,7 @@ class Int8Codec(Codec):
         scales = payload_array(arrays, "scales", cls.name)
         expected = int(segment_bounds(sizes)[-1])
         if codes.shape != (expected,) or codes.dtype != np.int8:
-            raise ValueError(
-                f"codec 'int8': {expected} int8 codes expected, got {codes.dtype} {codes.shape}"
-            )
+            raise ValueError(f"codec 'int8': {expected} int8 codes expected, got {codes.dtype} {codes.shape}")
         if scales.shape != (len(sizes),):
-            raise ValueError(
-                f"codec 'int8': one scale per tensor ({len(sizes)}) expected, got {scales.shape}"
-            )
+            raise ValueError(f"codec 'int8': one scale per tensor ({len(sizes)}) expected, got {scales.shape}")
         return dequantize_int8(codes, scales, sizes)

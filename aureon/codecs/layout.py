@@ -54,12 +54,7 @@ class Layout:
 
 def layout_of(arrays: Mapping[str, np.ndarray]) -> Layout:
     """The layout of a state dict given as name -> array."""
-    return Layout(
-        tuple(
-            TensorSpec(name, tuple(np.shape(a)), str(np.asarray(a).dtype))
-            for name, a in arrays.items()
-        )
-    )
+    return Layout(tuple(TensorSpec(name, tuple(np.shape(a)), str(np.asarray(a).dtype)) for name, a in arrays.items()))
 
 
 def check_matches(arrays: Mapping[str, np.ndarray], layout: Layout, *, where: str) -> None:
@@ -88,9 +83,7 @@ def unflatten(flat: np.ndarray, layout: Layout) -> dict[str, np.ndarray]:
     """Split a flat vector back into the floating tensors of ``layout`` (their own dtypes)."""
     total = sum(layout.sizes)
     if flat.shape != (total,):
-        raise ValueError(
-            f"a flat vector of {total} elements was expected for this model, got shape {flat.shape}"
-        )
+        raise ValueError(f"a flat vector of {total} elements was expected for this model, got shape {flat.shape}")
     out: dict[str, np.ndarray] = {}
     offset = 0
     for spec in layout.floating:

@@ -22,9 +22,7 @@ PAYLOAD_KINDS: tuple[PayloadKind, ...] = ("weights", "delta")
 
 def to_records(encoded: Encoded, kind: PayloadKind) -> dict[str, ArrayRecord | ConfigRecord]:
     """RecordDict entries carrying ``encoded``: its arrays and a ConfigRecord describing them."""
-    arrays = ArrayRecord(
-        {name: Array(np.ascontiguousarray(value)) for name, value in encoded.arrays.items()}
-    )
+    arrays = ArrayRecord({name: Array(np.ascontiguousarray(value)) for name, value in encoded.arrays.items()})
     meta = ConfigRecord({keys.CODEC: encoded.codec, keys.PAYLOAD_KIND: kind, **encoded.meta})
     return {keys.ARRAYS: arrays, keys.COMPRESSION: meta}
 
@@ -40,18 +38,12 @@ def from_records(content: RecordDict) -> tuple[Encoded, PayloadKind]:
     arrays = content.array_records.get(keys.ARRAYS)
     if meta is None or arrays is None:
         raise ValueError(
-            f"a compressed message needs records {keys.ARRAYS!r} and {keys.COMPRESSION!r}, "
-            f"got {sorted(content.keys())}"
+            f"a compressed message needs records {keys.ARRAYS!r} and {keys.COMPRESSION!r}, got {sorted(content.keys())}"
         )
     kind = str(meta.get(keys.PAYLOAD_KIND, ""))
     if kind not in PAYLOAD_KINDS:
-        raise ValueError(
-            f"compression record: {keys.PAYLOAD_KIND!r} must be one of {PAYLOAD_KINDS}, "
-            f"got {kind!r}"
-        )
-    extra = {
-        k: v for k, v in meta.items() if k not in (keys.CODEC, keys.PAYLOAD_KIND)
-    }
+        raise ValueError(f"compression record: {keys.PAYLOAD_KIND!r} must be one of {PAYLOAD_KINDS}, got {kind!r}")
+    extra = {k: v for k, v in meta.items() if k not in (keys.CODEC, keys.PAYLOAD_KIND)}
     encoded = Encoded(
         codec=str(meta.get(keys.CODEC, "")),
         arrays={name: array.numpy() for name, array in arrays.items()},

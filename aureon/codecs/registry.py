@@ -34,8 +34,5 @@ def decode(encoded: Encoded, layout: Layout) -> dict[str, np.ndarray]:
     """Decode a payload with the codec it names (decoding needs no seed or ratio)."""
     codec = CODECS.get(encoded.codec)
     if codec is None:
-        raise ValueError(
-            f"payload names codec {encoded.codec!r}; this build knows {sorted(CODECS)}"
-        )
+        raise ValueError(f"payload names codec {encoded.codec!r}; this build knows {sorted(CODECS)}")
     return codec.decode(encoded, layout)
-

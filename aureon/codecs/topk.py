@@ -62,9 +62,7 @@ class TopKCodec(Codec):
         if not (math.isfinite(ratio) and 0.0 < ratio <= 1.0):
             raise ValueError(f"TopKCodec: ratio must be in (0, 1], got {ratio!r}")
         if value_dtype not in VALUE_DTYPES:
-            raise ValueError(
-                f"TopKCodec: value_dtype must be one of {VALUE_DTYPES}, got {value_dtype!r}"
-            )
+            raise ValueError(f"TopKCodec: value_dtype must be one of {VALUE_DTYPES}, got {value_dtype!r}")
         self.ratio = ratio
         self.value_dtype = value_dtype
 
@@ -84,12 +82,8 @@ class TopKCodec(Codec):
         total = int(segment_bounds(sizes)[-1])
         if indices.shape != values.shape or indices.ndim != 1:
             raise ValueError(
-                f"codec 'topk': indices {indices.shape} and values {values.shape} must be "
-                "1-D and of equal length"
+                f"codec 'topk': indices {indices.shape} and values {values.shape} must be 1-D and of equal length"
             )
         if indices.size and (indices.min() < 0 or indices.max() >= total):
-            raise ValueError(
-                f"codec 'topk': indices must lie in [0, {total}), got "
-                f"[{indices.min()}, {indices.max()}]"
-            )
+            raise ValueError(f"codec 'topk': indices must lie in [0, {total}), got [{indices.min()}, {indices.max()}]")
         return scatter(indices.astype(np.int64), values, total)

@@ -21,16 +21,12 @@ from aureon.codecs.payload import from_records, is_compressed, to_records
 from aureon.codecs.registry import decode
 
 
-def encode_weights(
-    codec: Codec, weights: Mapping[str, np.ndarray]
-) -> dict[str, ArrayRecord | ConfigRecord]:
+def encode_weights(codec: Codec, weights: Mapping[str, np.ndarray]) -> dict[str, ArrayRecord | ConfigRecord]:
     """RecordDict entries carrying the global ``weights`` encoded by ``codec``."""
     return to_records(codec.encode(weights), "weights")
 
 
-def delta_of(
-    local: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
-) -> dict[str, np.ndarray]:
+def delta_of(local: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """local - reference for floating tensors; other tensors (counters) keep their local value."""
     out: dict[str, np.ndarray] = {}
     for name, value in local.items():
@@ -42,9 +38,7 @@ def delta_of(
     return out
 
 
-def weights_from_content(
-    content: RecordDict, reference: Mapping[str, np.ndarray]
-) -> dict[str, np.ndarray]:
+def weights_from_content(content: RecordDict, reference: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The weights a message carries, decoded; a delta is added to ``reference``.
 
     ``reference`` is the receiver's model (or global weights): it gives the
@@ -53,9 +47,7 @@ def weights_from_content(
     if not is_compressed(content):
         record = content.array_records.get(keys.ARRAYS)
         if record is None:
-            raise ValueError(
-                f"message carries no {keys.ARRAYS!r} ArrayRecord; got {sorted(content.keys())}"
-            )
+            raise ValueError(f"message carries no {keys.ARRAYS!r} ArrayRecord; got {sorted(content.keys())}")
         return {name: array.numpy() for name, array in record.items()}
     encoded, kind = from_records(content)
     values = decode(encoded, layout_of(reference))
@@ -73,6 +65,4 @@ def weights_from_content(
 
 def plain_arrays(weights: Mapping[str, np.ndarray]) -> ArrayRecord:
     """An uncompressed ArrayRecord of ``weights``, as a strategy expects to aggregate."""
-    return ArrayRecord(
-        {name: Array(np.ascontiguousarray(value)) for name, value in weights.items()}
-    )
+    return ArrayRecord({name: Array(np.ascontiguousarray(value)) for name, value in weights.items()})

@@ -19,7 +19,4 @@ def require(ok: bool, key: str, value: Any, expected: str) -> None:
         if "finite" not in expected:
             expected = f"a finite number {expected}"
     if not ok:
-        raise ConfigError(
-            f"{key} must be {expected}, got {value!r} "
-            "(set in conf/ or on the command line)"
-        )
+        raise ConfigError(f"{key} must be {expected}, got {value!r} (set in conf/ or on the command line)")

@@ -29,11 +29,7 @@ def check_model_inputs(config: AureonConfig) -> None:
     if not isinstance(config.model, FeatureLinearConfig):
         return
     features = config.features
-    maps = (
-        scattering_maps(features.J, features.orientations)
-        if isinstance(features, ScatteringFeaturesConfig)
-        else 1
-    )
+    maps = scattering_maps(features.J, features.orientations) if isinstance(features, ScatteringFeaturesConfig) else 1
     require(
         config.model.groups >= 1 and maps % config.model.groups == 0,
         "model.groups",
@@ -107,4 +103,4 @@ def check_aggregation(config: AureonConfig) -> None:
         f"<= aggregation.max_weight ({config.aggregation.max_weight:g}): a client weighs no more "
         "in a secure sum than in a plain one",
     )
-    secure.settings().for_round(sampled)
+    secure.settings().for_round(sampled)  # type: ignore[attr-defined]

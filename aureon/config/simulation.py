@@ -19,9 +19,7 @@ class SimulationConfig:
 
     def validate(self) -> None:
         require(self.client_cpus > 0, "simulation.client_cpus", self.client_cpus, "> 0")
-        require(
-            self.client_gpus >= 0, "simulation.client_gpus", self.client_gpus, ">= 0"
-        )
+        require(self.client_gpus >= 0, "simulation.client_gpus", self.client_gpus, ">= 0")
         require(
             self.round_timeout > 0,
             "simulation.round_timeout",

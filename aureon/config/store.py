@@ -31,7 +31,6 @@ from aureon.config.strategy import (
 )
 from aureon.exceptions import ConfigError
 
-
 GROUPS: dict[str, dict[str, type]] = {
     "dataset": {
         "digits": DigitsConfig,

@@ -32,7 +32,5 @@ class TrainConfig:
         require(self.batch_size >= 1, "train.batch_size", self.batch_size, ">= 1")
         require(self.lr > 0, "train.lr", self.lr, "> 0")
         require(0 <= self.momentum < 1, "train.momentum", self.momentum, "in [0, 1)")
-        require(
-            self.weight_decay >= 0, "train.weight_decay", self.weight_decay, ">= 0"
-        )
+        require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, ">= 0")
         require(0 < self.lr_decay <= 1, "train.lr_decay", self.lr_decay, "in (0, 1]")

@@ -48,9 +48,7 @@ def _split(
     """A stratified train/test split for datasets that ship without one."""
     from sklearn.model_selection import train_test_split
 
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=test_fraction, random_state=seed, stratify=y
-    )
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
     return x_tr, x_te, y_tr, y_te
 
 
@@ -87,10 +85,7 @@ def _read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx_images(images_path)
     labels = read_idx_labels(labels_path, MNIST_CLASSES)
     if len(images) != len(labels):
-        raise DataError(
-            f"{labels_path}: holds {len(labels)} labels but {images_path.name} "
-            f"holds {len(images)} images"
-        )
+        raise DataError(f"{labels_path}: holds {len(labels)} labels but {images_path.name} holds {len(images)} images")
     return images.astype(np.float32)[:, None] / 255.0, labels.astype(np.int64)
 
 
@@ -105,8 +100,7 @@ def load_mnist_idx(config: DatasetConfig, seed: int) -> Dataset:
     folder = Path(config.path).expanduser()
     if not folder.is_dir():
         raise DataError(
-            f"dataset.path={config.path!r} is not a folder; expected a folder holding "
-            "MNIST's four IDX files"
+            f"dataset.path={config.path!r} is not a folder; expected a folder holding MNIST's four IDX files"
         )
     x_tr, y_tr = _read_split(folder, "train")
     x_te, y_te = _read_split(folder, "t10k")
@@ -139,7 +133,5 @@ def load_dataset(config: DatasetConfig, seed: int) -> Dataset:
     bounded cache keeps them from re-reading the files every round.
     """
     if config.name not in LOADERS:
-        raise ConfigError(
-            f"dataset.name must be one of {sorted(LOADERS)}, got {config.name!r}"
-        )
+        raise ConfigError(f"dataset.name must be one of {sorted(LOADERS)}, got {config.name!r}")
     return _cached_load(config.name, config.path, config.test_fraction, seed)

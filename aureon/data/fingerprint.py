@@ -44,8 +44,5 @@ def dataset_fingerprint(config: DatasetConfig) -> str:
     """
     if not config.path:
         return f"builtin:{config.name}"
-    files = tuple(
-        (str(path), (stat := os.stat(path)).st_size, stat.st_mtime_ns)
-        for path in _source_files(config)
-    )
+    files = tuple((str(path), (stat := os.stat(path)).st_size, stat.st_mtime_ns) for path in _source_files(config))
     return f"sha256:{_files_digest(files)}"

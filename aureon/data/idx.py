@@ -51,8 +51,7 @@ def _header(path: Path, raw: bytes) -> tuple[np.dtype, tuple[int, ...], int]:
     header_end = 4 + 4 * ndim
     if len(raw) < header_end:
         raise DataError(
-            f"{path}: truncated IDX header: {ndim} dimensions need {header_end} bytes, "
-            f"file holds {len(raw)}"
+            f"{path}: truncated IDX header: {ndim} dimensions need {header_end} bytes, file holds {len(raw)}"
         )
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return _DTYPES[dtype_code], shape, header_end
@@ -80,9 +79,7 @@ def read_idx_images(path: Path) -> np.ndarray:
     """An images file: unsigned bytes, N x H x W with every size >= 1."""
     images = read_idx(path)
     if images.ndim != 3:
-        raise DataError(
-            f"{path}: images must be 3-D (N x H x W), file holds {images.ndim}-D shape {images.shape}"
-        )
+        raise DataError(f"{path}: images must be 3-D (N x H x W), file holds {images.ndim}-D shape {images.shape}")
     if images.dtype != np.uint8:
         raise DataError(f"{path}: images must be unsigned bytes (IDX type 0x08), got {images.dtype}")
     if 0 in images.shape:
@@ -109,14 +106,11 @@ def read_idx_labels(path: Path, num_classes: int) -> np.ndarray:
 
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Write an array as an IDX file (gzip-compressed when the name ends in .gz)."""
-    codes = {np.dtype(v).newbyteorder(">") if np.dtype(v).itemsize > 1 else np.dtype(v): k
-             for k, v in _DTYPES.items()}
+    codes = {np.dtype(v).newbyteorder(">") if np.dtype(v).itemsize > 1 else np.dtype(v): k for k, v in _DTYPES.items()}
     dtype = np.dtype(array.dtype).newbyteorder(">") if array.dtype.itemsize > 1 else array.dtype
     if dtype not in codes:
         raise DataError(f"cannot write dtype {array.dtype} as IDX")
-    header = bytes([0, 0, codes[dtype], array.ndim]) + np.asarray(
-        array.shape, dtype=">u4"
-    ).tobytes()
+    header = bytes([0, 0, codes[dtype], array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     payload = header + np.ascontiguousarray(array, dtype=dtype).tobytes()
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wb") as handle:

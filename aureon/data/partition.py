@@ -27,29 +27,19 @@ def build_partitioner(config: PartitionConfig, num_partitions: int, seed: int) -
         )
     if config.name == "iid":
         return IidPartitioner(num_partitions=num_partitions)
-    raise ConfigError(
-        f"partition.name must be one of ['dirichlet', 'iid'], got {config.name!r}"
-    )
+    raise ConfigError(f"partition.name must be one of ['dirichlet', 'iid'], got {config.name!r}")
 
 
-def partition_indices(
-    labels: np.ndarray, config: PartitionConfig, num_partitions: int, seed: int
-) -> list[np.ndarray]:
+def partition_indices(labels: np.ndarray, config: PartitionConfig, num_partitions: int, seed: int) -> list[np.ndarray]:
     """Indices into ``labels`` for each partition: disjoint and together complete."""
     if num_partitions > len(labels):
         raise ConfigError(
-            f"num_clients must be <= the number of training examples ({len(labels)}), "
-            f"got {num_partitions}"
+            f"num_clients must be <= the number of training examples ({len(labels)}), got {num_partitions}"
         )
-    table = HFDataset.from_dict(
-        {"label": labels.astype(np.int64), "index": np.arange(len(labels), dtype=np.int64)}
-    )
+    table = HFDataset.from_dict({"label": labels.astype(np.int64), "index": np.arange(len(labels), dtype=np.int64)})
     partitioner = build_partitioner(config, num_partitions, seed)
     partitioner.dataset = table
-    return [
-        np.asarray(partitioner.load_partition(pid)["index"], dtype=np.int64)
-        for pid in range(num_partitions)
-    ]
+    return [np.asarray(partitioner.load_partition(pid)["index"], dtype=np.int64) for pid in range(num_partitions)]
 
 
 @lru_cache(maxsize=4)
@@ -61,7 +51,7 @@ def _cached_indices(
     seed: int,
 ) -> tuple[np.ndarray, ...]:
     labels = np.frombuffer(labels_key, dtype=np.int64)
-    config = config_type(**dict(config_items))
+    config = config_type(**dict(config_items))  # type: ignore[arg-type]
     return tuple(partition_indices(labels, config, num_partitions, seed))
 
 
@@ -70,9 +60,7 @@ def client_indices(
 ) -> np.ndarray:
     """One client's indices; the whole split is computed once per process and reused."""
     if not 0 <= partition_id < num_partitions:
-        raise ConfigError(
-            f"partition-id must be in [0, {num_partitions}), got {partition_id}"
-        )
+        raise ConfigError(f"partition-id must be in [0, {num_partitions}), got {partition_id}")
     labels_key = np.ascontiguousarray(labels, dtype=np.int64).tobytes()
     items = tuple(sorted(dataclasses.asdict(config).items()))
-    return _cached_indices(labels_key, type(config), items, num_partitions, seed)[partition_id]
+    return _cached_indices(labels_key, type(config), items, num_partitions, seed)[partition_id]  # type: ignore[arg-type]

@@ -24,15 +24,12 @@ def scattering_features(images: np.ndarray, *, J: int, orientations: int) -> np.
     K = 1 + J*L + L^2*J*(J-1)/2 coefficients per image channel (81 for J=2, L=8).
     """
     if images.ndim != 4:
-        raise ConfigError(
-            f"features=scattering needs images shaped (N, C, H, W), got {images.shape}"
-        )
+        raise ConfigError(f"features=scattering needs images shaped (N, C, H, W), got {images.shape}")
     n, channels, height, width = images.shape
     step = 2**J
     if height % step or width % step:
         raise ConfigError(
-            f"features.J must leave the image size divisible by 2^J, got J={J} "
-            f"for {height}x{width} images"
+            f"features.J must leave the image size divisible by 2^J, got J={J} for {height}x{width} images"
         )
     transform = _scattering_class()(J=J, shape=(height, width), L=orientations)
     chunks = []

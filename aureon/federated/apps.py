@@ -47,9 +47,7 @@ def _with_state_dir(config_source: ConfigSource, state_dir_source: StateDirSourc
     return source
 
 
-def make_client_app(
-    config_source: ConfigSource, state_dir_source: StateDirSource | None = None
-) -> ClientApp:
+def make_client_app(config_source: ConfigSource, state_dir_source: StateDirSource | None = None) -> ClientApp:
     """A ClientApp whose handlers read the run's config from ``config_source``."""
     app = ClientApp()
     if state_dir_source is not None:
@@ -57,9 +55,7 @@ def make_client_app(
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
-        return train_with_persisted_state(
-            msg, context, config_source(context), train=train_with_faults
-        )
+        return train_with_persisted_state(msg, context, config_source(context), train=train_with_faults)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:

@@ -45,7 +45,9 @@ def run_centralized(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
     private, ledger = None, PrivacyLedger(data=POOLED_DATA)
     if isinstance(config.privacy, DpSgdConfig):
         private = PrivateTraining.calibrated(
-            config.privacy, num_examples=len(dataset.y_train), train=config.train,
+            config.privacy,
+            num_examples=len(dataset.y_train),
+            train=config.train,
             num_rounds=config.num_rounds,
         )
 
@@ -63,9 +65,7 @@ def run_centralized(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
             seed=derive_seed(config.seed, SEED_STREAM, server_round),
             private=this_round,
         )
-        result = evaluate_model(
-            model, dataset.x_test, dataset.y_test, batch_size=config.train.eval_batch_size
-        )
+        result = evaluate_model(model, dataset.x_test, dataset.y_test, batch_size=config.train.eval_batch_size)
         epsilon = None if private is None else private.epsilon(ledger)
         tracker.log_round(
             RoundRecord(

@@ -70,8 +70,7 @@ def client_state_dir(context: Context) -> Path:
     state_dir = str(context.node_config.get(keys.NODE_STATE_DIR, "") or "")
     if not state_dir:
         raise LedgerError(
-            "this client has no state directory (node config 'state-dir'): DP-SGD needs one "
-            "to keep its privacy ledger"
+            "this client has no state directory (node config 'state-dir'): DP-SGD needs one to keep its privacy ledger"
         )
     return Path(state_dir)
 
@@ -97,13 +96,11 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
         return _refusal(msg, refusal)
     data = load_client_data(config, partition_id, num_partitions)
     train_config = msg.content.config_records.get(keys.CONFIG, ConfigRecord())
-    server_round = int(train_config.get(keys.SERVER_ROUND, 0))
-    proximal_mu = float(train_config.get(keys.PROXIMAL_MU, 0.0))
+    server_round = int(train_config.get(keys.SERVER_ROUND, 0))  # type: ignore[arg-type]
+    proximal_mu = float(train_config.get(keys.PROXIMAL_MU, 0.0))  # type: ignore[arg-type]
     run_key = str(train_config.get(keys.RUN_KEY, "") or f"flower-run-{context.run_id}")
 
-    model = build_model(
-        config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed
-    )
+    model = build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed)
     received = received_state_dict(msg.content, model.state_dict())
     model.load_state_dict(received)
 
@@ -115,9 +112,7 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
             train=config.train,
             num_rounds=config.num_rounds,
             noise_seed=(
-                derive_seed(config.seed, partition_id, server_round) + 1
-                if config.privacy.reproducible_noise
-                else None
+                derive_seed(config.seed, partition_id, server_round) + 1 if config.privacy.reproducible_noise else None
             ),
         )
         store = LedgerStore(client_state_dir(context))
@@ -155,7 +150,7 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
                 state=context.state,
                 seed=derive_seed(config.seed, partition_id, server_round, UPLOAD_SEED_STREAM),
             ),
-            keys.METRICS: MetricRecord(metrics),
+            keys.METRICS: MetricRecord(metrics),  # type: ignore[arg-type]
         }
     )
     return Message(content=content, reply_to=msg)
@@ -169,14 +164,15 @@ def handle_evaluate(msg: Message, context: Context, config: AureonConfig) -> Mes
     """
     partition_id, num_partitions = _partition(context)
     if PrivacyFloor.from_node_config(context.node_config).require_dp:
-        return _refusal(msg, PrivacyRefused(
-            "this client requires DP and does not answer evaluation requests: their metrics "
-            "are computed from its data without noise"
-        ))
+        return _refusal(
+            msg,
+            PrivacyRefused(
+                "this client requires DP and does not answer evaluation requests: their metrics "
+                "are computed from its data without noise"
+            ),
+        )
     data = load_client_data(config, partition_id, num_partitions)
-    model = build_model(
-        config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed
-    )
+    model = build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed)
     model.load_state_dict(received_state_dict(msg.content, model.state_dict()))
     result = evaluate_model(model, data.x_test, data.y_test, batch_size=config.train.eval_batch_size)
     metrics = MetricRecord(

@@ -85,7 +85,7 @@ def _replace(state: RecordDict, saved: RecordDict) -> None:
 
 
 def _split(records: RecordDict, prefix: str) -> RecordDict:
-    return RecordDict({k[len(prefix):]: v for k, v in records.items() if k.startswith(prefix)})
+    return RecordDict({k[len(prefix) :]: v for k, v in records.items() if k.startswith(prefix)})
 
 
 class ClientStateStore:
@@ -109,7 +109,7 @@ class ClientStateStore:
             records = recorddict_from_proto(proto)
             meta = records.config_records[_META]
             return SavedState(
-                round=int(meta["round"]),
+                round=int(meta["round"]),  # type: ignore[arg-type]
                 digest=str(meta["digest"]),
                 after=_split(records, _AFTER),
                 reply=_split(records, _REPLY),
@@ -143,12 +143,10 @@ def store_for(msg: Message, context: Context) -> tuple[ClientStateStore, int] | 
     run_key = str(train_config.get(keys.RUN_KEY, "") or f"flower-run-{context.run_id}")
     partition_id = int(context.node_config[keys.NODE_PARTITION_ID])
     store = ClientStateStore(state_dir=Path(state_dir), run_key=run_key, partition_id=partition_id)
-    return store, int(train_config.get(keys.SERVER_ROUND, 0))
+    return store, int(train_config.get(keys.SERVER_ROUND, 0))  # type: ignore[arg-type]
 
 
-def train_with_persisted_state(
-    msg: Message, context: Context, config: AureonConfig, *, train: TrainHandler
-) -> Message:
+def train_with_persisted_state(msg: Message, context: Context, config: AureonConfig, *, train: TrainHandler) -> Message:
     """Run ``train`` with the client's persisted state, or replay the stored reply."""
     located = store_for(msg, context)
     if located is None:
@@ -162,7 +160,5 @@ def train_with_persisted_state(
             return Message(content=_copy(saved.reply), reply_to=msg)
     reply = train(msg, context, config)
     if not reply.has_error():
-        store.save(
-            SavedState(round=server_round, digest=digest, after=snapshot(context.state), reply=reply.content)
-        )
+        store.save(SavedState(round=server_round, digest=digest, after=snapshot(context.state), reply=reply.content))
     return reply

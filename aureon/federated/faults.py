@@ -8,6 +8,8 @@ encoding, when one is on), before secure aggregation masks them.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from flwr.app import Array, ArrayRecord, Context, Message, RecordDict
 
@@ -41,8 +43,8 @@ def train_with_faults(msg: Message, context: Context, config: AureonConfig) -> M
     partition_id = int(context.node_config[keys.NODE_PARTITION_ID])
     if partition_id not in config.faults.byzantine_partitions or reply.has_error():
         return reply
-    trained = {name: a.numpy() for name, a in reply.content[keys.ARRAYS].items()}
-    received = {name: a.numpy() for name, a in msg.content[keys.ARRAYS].items()}
+    trained = {name: a.numpy() for name, a in cast(ArrayRecord, reply.content[keys.ARRAYS]).items()}
+    received = {name: a.numpy() for name, a in cast(ArrayRecord, msg.content[keys.ARRAYS]).items()}
     corrupted = corrupt_weights(trained, received, faults=config.faults)
     content = RecordDict({k: v for k, v in reply.content.items() if k != keys.ARRAYS})
     content[keys.ARRAYS] = ArrayRecord({n: Array(np.ascontiguousarray(v)) for n, v in corrupted.items()})

@@ -55,9 +55,7 @@ def privacy_identity(config: AureonConfig) -> dict[str, Any]:
         "train.local_epochs": config.train.local_epochs,
         **{
             f"privacy.{name}": getattr(privacy, name, None)
-            for name in (
-                "target_epsilon", "target_delta", "max_grad_norm", "accountant", "reproducible_noise"
-            )
+            for name in ("target_epsilon", "target_delta", "max_grad_norm", "accountant", "reproducible_noise")
         },
     }
 
@@ -65,9 +63,7 @@ def privacy_identity(config: AureonConfig) -> dict[str, Any]:
 def check_resumable(checkpoint: Checkpoint, config: AureonConfig) -> None:
     """Refuse a resume by a different run, or one that changes what privacy each round spends."""
     expected = run_identity(config)
-    differs = {
-        k: (checkpoint.identity.get(k), v) for k, v in expected.items() if checkpoint.identity.get(k) != v
-    }
+    differs = {k: (checkpoint.identity.get(k), v) for k, v in expected.items() if checkpoint.identity.get(k) != v}
     if not differs:
         return
     detail = ", ".join(f"{k} (checkpoint {a!r}, now {b!r})" for k, (a, b) in differs.items())
@@ -130,7 +126,9 @@ def preflight(config: AureonConfig) -> None:
     dataset = prepare_dataset(config.dataset, config.seed, config.features)
     if config.resume:
         model = build_model(
-            config.model, input_shape=dataset.input_shape, num_classes=dataset.num_classes,
+            config.model,
+            input_shape=dataset.input_shape,
+            num_classes=dataset.num_classes,
             seed=config.seed,
         )
         check_resume(config, ArrayRecord(model.state_dict()))

@@ -57,9 +57,7 @@ def capture_strategy_state(strategy: Strategy) -> dict[str, dict[str, np.ndarray
     return state
 
 
-def restore_strategy_state(
-    strategy: Strategy, state: dict[str, dict[str, np.ndarray] | list[np.ndarray]]
-) -> None:
+def restore_strategy_state(strategy: Strategy, state: dict[str, dict[str, np.ndarray] | list[np.ndarray]]) -> None:
     """Put captured optimizer state back; a key that fits no strategy attribute is an error."""
     parts = list(strategy_chain(strategy))
     for key, value in state.items():
@@ -148,9 +146,7 @@ def run_rounds(
                 arrays = aggregated
         evaluate_messages = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord(), grid))
         if evaluate_messages:
-            strategy.aggregate_evaluate(
-                server_round, grid.send_and_receive(evaluate_messages, timeout=timeout)
-            )
+            strategy.aggregate_evaluate(server_round, grid.send_and_receive(evaluate_messages, timeout=timeout))
         evaluate_fn(server_round, arrays)
         on_round_end(server_round, arrays)
     return arrays

@@ -104,9 +104,7 @@ def run_server(grid: Grid, config: AureonConfig, run_dir: Path) -> dict[str, Any
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
         model.load_state_dict(arrays.to_torch_state_dict())
-        result = evaluate_model(
-            model, dataset.x_test, dataset.y_test, batch_size=config.train.eval_batch_size
-        )
+        result = evaluate_model(model, dataset.x_test, dataset.y_test, batch_size=config.train.eval_batch_size)
         if server_round == 0:
             tracker.log_initial(result.accuracy, result.loss)
         else:
@@ -123,9 +121,7 @@ def run_server(grid: Grid, config: AureonConfig, run_dir: Path) -> dict[str, Any
         return MetricRecord({"accuracy": result.accuracy, "loss": result.loss})
 
     min_available, min_train = apply_node_limits(recorder, config)
-    start = begin_run(
-        config, strategy=recorder, tracker=tracker, initial_arrays=ArrayRecord(model.state_dict())
-    )
+    start = begin_run(config, strategy=recorder, tracker=tracker, initial_arrays=ArrayRecord(model.state_dict()))
     final = run_rounds(
         strategy=recorder,
         grid=grid,
@@ -138,8 +134,13 @@ def run_server(grid: Grid, config: AureonConfig, run_dir: Path) -> dict[str, Any
         train_config=ConfigRecord({keys.SERVER_ROUND: 0, keys.RUN_KEY: start.run_key}),
         evaluate_fn=evaluate,
         on_round_end=lambda rnd, arrays: checkpoint_round(
-            run_dir, config=config, server_round=rnd, run_key=start.run_key,
-            arrays=arrays, strategy=recorder, tracker=tracker,
+            run_dir,
+            config=config,
+            server_round=rnd,
+            run_key=start.run_key,
+            arrays=arrays,
+            strategy=recorder,
+            tracker=tracker,
         ),
         on_missing=lambda rnd, node, why: ledger.fail(rnd, node_id=node, reason=why),
         on_abort=ledger.abort,

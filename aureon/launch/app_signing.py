@@ -76,9 +76,7 @@ def load_signing_key(path: Path) -> ed25519.Ed25519PrivateKey:
     return key
 
 
-def fab_verifications(
-    fab: bytes, key: ed25519.Ed25519PrivateKey, *, signed_at: int | None = None
-) -> dict[str, str]:
+def fab_verifications(fab: bytes, key: ed25519.Ed25519PrivateKey, *, signed_at: int | None = None) -> dict[str, str]:
     """``Fab.verifications`` in the format Flower's SuperNode checks against its trusted entities."""
     when = int(time.time()) if signed_at is None else signed_at
     message = when.to_bytes(8, byteorder="big") + hashlib.sha256(fab).digest()

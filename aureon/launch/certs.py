@@ -123,15 +123,11 @@ def _check_hosts(hosts: Sequence[str]) -> list[str]:
         )
     for host in cleaned:
         if any(c in host for c in " /:"):
-            raise CertificateError(
-                f"hosts entry {host!r} must be a bare IP address or DNS name (no port, no scheme)"
-            )
+            raise CertificateError(f"hosts entry {host!r} must be a bare IP address or DNS name (no port, no scheme)")
     return cleaned
 
 
-def generate_certs(
-    *, out: Path, hosts: Sequence[str], nodes: int, valid_days: int = 365
-) -> DeploymentCerts:
+def generate_certs(*, out: Path, hosts: Sequence[str], nodes: int, valid_days: int = 365) -> DeploymentCerts:
     """Create a CA, a server certificate for ``hosts`` and ``nodes`` node key pairs in ``out``."""
     if nodes < 0:
         raise CertificateError(f"nodes must be >= 0, got {nodes}")
@@ -158,9 +154,15 @@ def generate_certs(
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -180,9 +182,7 @@ def generate_certs(
         .add_extension(_san(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA384())
     )
 
@@ -204,9 +204,7 @@ def write_node_keys(node: NodeKeys) -> NodeKeys:
         serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption(),
     )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     atomic_write_bytes(node.private_key, private, mode=SECRET_MODE)
     atomic_write_bytes(node.public_key, public + b"\n", mode=PUBLIC_MODE)
     return node

@@ -72,7 +72,9 @@ def run_overrides(overrides: Sequence[str], *, resume: Path | None) -> list[str]
         return list(overrides)
     launch = resume / LAUNCH_FILE
     if not launch.is_file():
-        raise LaunchError(f"resume={str(resume)!r} has no {LAUNCH_FILE}; expected a run directory made by `python -m server`")
+        raise LaunchError(
+            f"resume={str(resume)!r} has no {LAUNCH_FILE}; expected a run directory made by `python -m server`"
+        )
     original = json.loads(launch.read_text())["overrides"]
     return [*original, *overrides, f"resume={resume.resolve()}"]
 
@@ -113,14 +115,22 @@ def serve(overrides: Sequence[str], options: ServeOptions) -> dict[str, Any]:
     flwr_home = run_dir / "flwr" / f"launch-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10**6}"
     certs = None if options.certs_dir is None else deployment_certs(options.certs_dir)
     keys = list(options.node_keys) or ([] if certs is None else certs.node_public_keys())
-    if certs is not None and options.node_auth and len(keys) < (config.deployment.min_available_nodes or config.num_clients):
+    if (
+        certs is not None
+        and options.node_auth
+        and len(keys) < (config.deployment.min_available_nodes or config.num_clients)
+    ):
         raise LaunchError(
             f"node authentication needs a registered key per client: found {len(keys)} public keys "
             f"in {certs.out / 'nodes'}, the run waits for {config.deployment.min_available_nodes or config.num_clients}"
         )
     spec = SuperLinkSpec(
-        host=options.host, port=options.port, control_port=options.control_port,
-        flwr_home=flwr_home, certs=certs, node_auth=options.node_auth,
+        host=options.host,
+        port=options.port,
+        control_port=options.control_port,
+        flwr_home=flwr_home,
+        certs=certs,
+        node_auth=options.node_auth,
     )
     superlink = start_superlink(spec, cwd=run_dir)
     try:

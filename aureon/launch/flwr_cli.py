@@ -84,9 +84,7 @@ def submit_run(
     return int(reply["run-id"])
 
 
-def wait_for_run(
-    run_id: int, *, flwr_home: Path, cwd: Path, timeout: float, poll: float = 2.0
-) -> dict[str, Any]:
+def wait_for_run(run_id: int, *, flwr_home: Path, cwd: Path, timeout: float, poll: float = 2.0) -> dict[str, Any]:
     """Poll ``flwr list`` until the run finishes; raise unless it completed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -95,8 +93,8 @@ def wait_for_run(
         status = "" if run is None else str(run.get("status", ""))
         if status.startswith("finished"):
             if status != "finished:completed":
-                raise FlowerRunError(f"run {run_id} ended as {status}: {run.get('status-details')}")
-            return run
+                raise FlowerRunError(f"run {run_id} ended as {status}: {run.get('status-details')}")  # type: ignore[union-attr]
+            return run  # type: ignore[return-value]
         time.sleep(poll)
     raise FlowerRunError(f"run {run_id} did not finish within {timeout:.0f} s")
 

@@ -114,8 +114,7 @@ def ensure_port_free(host: str, port: int, *, what: str) -> None:
             holder = _listening_pid(port)
             who = f" by PID {holder}" if holder is not None else ""
             raise LaunchError(
-                f"{what} port {port} on {host} is already taken{who}; stop that process "
-                f"or choose another port"
+                f"{what} port {port} on {host} is already taken{who}; stop that process or choose another port"
             ) from err
 
 

@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 
@@ -22,7 +22,7 @@ from aureon.config import AureonConfig, register_configs, to_typed
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
-ConfigValue = Union[bool, int, float, str]
+ConfigValue = bool | int | float | str
 _KEY = re.compile(r"[A-Za-z0-9_.-]+")
 
 
@@ -113,7 +113,7 @@ def _compose(overrides: tuple[str, ...]) -> AureonConfig:
 
 def overrides_from_run_config(run_config: Mapping[str, object]) -> list[str]:
     """The run_config's ``overrides`` string, decoded (see ``join_overrides``)."""
-    return split_overrides(run_config.get(keys.RUN_CONFIG_OVERRIDES))
+    return split_overrides(run_config.get(keys.RUN_CONFIG_OVERRIDES))  # type: ignore[arg-type]
 
 
 def config_from_run_config(run_config: Mapping[str, object]) -> AureonConfig:
@@ -123,5 +123,5 @@ def config_from_run_config(run_config: Mapping[str, object]) -> AureonConfig:
 
 def config_for_client(run_config: Mapping[str, object], node_config: Mapping[str, object]) -> AureonConfig:
     """The server's run config, then this client's own overrides (its data path, ...) on top."""
-    own = split_overrides(node_config.get(keys.NODE_OVERRIDES))
+    own = split_overrides(node_config.get(keys.NODE_OVERRIDES))  # type: ignore[arg-type]
     return compose_config([*overrides_from_run_config(run_config), *own])

@@ -101,9 +101,7 @@ def run_experiment(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
 
     quiet_flower(config.simulation.verbose)
     server_app = make_server_app(lambda _ctx: config, lambda _ctx: run_dir)
-    client_app = make_client_app(
-        lambda _ctx: config, partition_state_dirs(client_state_root(config, run_dir))
-    )
+    client_app = make_client_app(lambda _ctx: config, partition_state_dirs(client_state_root(config, run_dir)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         run_simulation(

@@ -68,32 +68,48 @@ class SuperLinkSpec:
         if self.control_port == self.port:
             raise LaunchError(f"the Control API port must differ from the SuperLink port, both are {self.port}")
         cmd = [
-            sys.executable, "-m", "aureon.launch.superlink_process",
-            "--public-host", self.host,
-            "--public-port", str(self.port),
+            sys.executable,
+            "-m",
+            "aureon.launch.superlink_process",
+            "--public-host",
+            self.host,
+            "--public-port",
+            str(self.port),
         ]
         if self.certs is not None:
             cmd += ["--fab-signatures", str(self.signatures_dir)]
         cmd += [
-            "--host", LOOPBACK,
-            "--port", str(self.control_port),
-            "--database", str(self.flwr_home / "superlink.db"),
-            "--isolation", self.isolation,
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.control_port),
+            "--database",
+            str(self.flwr_home / "superlink.db"),
+            "--isolation",
+            self.isolation,
         ]
         if self.certs is None:
             return [*cmd, "--insecure"]
         cmd += [
-            "--ssl-certfile", str(self.certs.server_cert),
-            "--ssl-keyfile", str(self.certs.server_key),
-            "--ssl-ca-certfile", str(self.certs.ca_cert),
+            "--ssl-certfile",
+            str(self.certs.server_cert),
+            "--ssl-keyfile",
+            str(self.certs.server_key),
+            "--ssl-ca-certfile",
+            str(self.certs.ca_cert),
         ]
         return [*cmd, "--enable-supernode-auth"] if self.node_auth else cmd
 
 
 def connection_toml(address: str, *, ca_cert: Path | None) -> str:
     """A ``flwr`` config.toml whose default connection is ``address`` (insecure when ``ca_cert`` is None)."""
-    lines = ["[superlink]", f'default = "{CONNECTION}"', "", f"[superlink.{CONNECTION}]",
-             f"address = {json.dumps(address)}"]
+    lines = [
+        "[superlink]",
+        f'default = "{CONNECTION}"',
+        "",
+        f"[superlink.{CONNECTION}]",
+        f"address = {json.dumps(address)}",
+    ]
     if ca_cert is None:
         lines.append("insecure = true")
     else:

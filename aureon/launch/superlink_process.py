@@ -79,7 +79,9 @@ class FleetOnlyGate:
 async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
     """403 for HTTP, close for anything else; the request never reaches Flower."""
     client = scope.get("client")
-    LOG.warning("refused %s %s from %s on the public port", scope.get("method", scope["type"]), scope.get("path"), client)
+    LOG.warning(
+        "refused %s %s from %s on the public port", scope.get("method", scope["type"]), scope.get("path"), client
+    )
     if scope["type"] == "websocket":
         await receive()
         await send({"type": "websocket.close", "code": 1008})
@@ -177,8 +179,13 @@ def main(argv: list[str] | None = None) -> None:
     app = FleetOnlyGate(create_app(config, SuperLinkLifespan), control_port=config.port, signatures=signatures)
     sockets = [_bind(config.host, config.port), _bind(own.public_host, own.public_port)]
     _log_to_stderr()
-    LOG.info("Control, Runtime and Fleet APIs on %s:%d; Fleet API only on %s:%d",
-             config.host, config.port, own.public_host, own.public_port)
+    LOG.info(
+        "Control, Runtime and Fleet APIs on %s:%d; Fleet API only on %s:%d",
+        config.host,
+        config.port,
+        own.public_host,
+        own.public_port,
+    )
     server_config = uvicorn.Config(
         app=app,
         interface="asgi3",

@@ -22,8 +22,8 @@ from aureon.launch.processes import (
     quiet_flower_env,
     start_process,
 )
-from aureon.launch.superlink import INSECURE_WARNING
 from aureon.launch.run_config import format_config, join_overrides
+from aureon.launch.superlink import INSECURE_WARNING
 
 LOG = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class SuperNodeSpec:
         if self.overrides:
             entries[keys.NODE_OVERRIDES] = join_overrides(self.overrides)
         entries.update(self.privacy_floor)
-        return format_config(entries)
+        return format_config(entries)  # type: ignore[arg-type]
 
     def command(self) -> list[str]:
         executable = flower_executable("flower-supernode")
@@ -69,9 +69,12 @@ class SuperNodeSpec:
             )
         cmd = [
             executable,
-            "--superlink", self.superlink,
-            "--node-config", self.node_config(),
-            "--port", str(self.clientappio_port),
+            "--superlink",
+            self.superlink,
+            "--node-config",
+            self.node_config(),
+            "--port",
+            str(self.clientappio_port),
         ]
         if self.max_retries is not None:
             cmd += ["--max-retries", str(self.max_retries)]
@@ -155,6 +158,8 @@ def start_supernode_when_accepted(
                 f"the SuperLink at {spec.superlink} did not accept node {spec.partition_id} within "
                 f"{patience:.0f} s; its log ends:\n{process.log_tail()}"
             )
-        LOG.warning("SuperLink refused to activate node %d yet (still online after a crash?); retrying", spec.partition_id)
+        LOG.warning(
+            "SuperLink refused to activate node %d yet (still online after a crash?); retrying", spec.partition_id
+        )
         process.log_path.rename(process.log_path.with_suffix(f".refused-{int(time.time())}.log"))
         time.sleep(pause)

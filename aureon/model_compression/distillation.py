@@ -62,13 +62,9 @@ def distill(
         )
     teacher.eval()
     with torch.no_grad():
-        targets = torch.cat(
-            [teacher(torch.from_numpy(x[i : i + 1024])) for i in range(0, len(x), 1024)]
-        )
+        targets = torch.cat([teacher(torch.from_numpy(x[i : i + 1024])) for i in range(0, len(x), 1024)])
     data = TensorDataset(torch.from_numpy(x), targets, torch.from_numpy(y))
-    loader = DataLoader(
-        data, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
-    )
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
     optimizer = torch.optim.Adam(student.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
     student.train()

@@ -117,8 +117,10 @@ def _decode(entry: Any, blobs: Mapping[str, bytes]) -> Any:
         return _array(entry["array"], blobs)
     if kind == "per_channel":
         return torch._make_per_channel_quantized_tensor(
-            _array(entry["values"], blobs), _array(entry["scales"], blobs),
-            _array(entry["zero_points"], blobs), entry["axis"],
+            _array(entry["values"], blobs),
+            _array(entry["scales"], blobs),
+            _array(entry["zero_points"], blobs),
+            entry["axis"],
         )
     if kind == "per_tensor":
         return torch._make_per_tensor_quantized_tensor(
@@ -135,8 +137,12 @@ def save_int8_state(state: Mapping[str, Any], path: Path) -> int:
     metadata = dict(getattr(state, "_metadata", {}) or {})
     order = sorted(blobs.data)
     header = json.dumps(
-        {"format": FORMAT, "entries": entries, "metadata": metadata,
-         "blobs": [{"dtype": d, "bytes": len(blobs.data[d])} for d in order]},
+        {
+            "format": FORMAT,
+            "entries": entries,
+            "metadata": metadata,
+            "blobs": [{"dtype": d, "bytes": len(blobs.data[d])} for d in order],
+        },
         separators=(",", ":"),
     ).encode()
     payload = struct.pack("<I", len(header)) + header + b"".join(blobs.data[d] for d in order)
@@ -150,7 +156,7 @@ def _inflate(path: Path, raw: bytes) -> bytes:
         raise ModelFileError(f"{path} is not an {FORMAT} file (it does not start with {MAGIC!r})")
     inflater = zlib.decompressobj()
     try:
-        payload = inflater.decompress(raw[len(MAGIC):], MAX_PAYLOAD_BYTES)
+        payload = inflater.decompress(raw[len(MAGIC) :], MAX_PAYLOAD_BYTES)
     except zlib.error as err:
         raise ModelFileError(f"{path}: corrupted compressed data ({describe(err)})") from err
     if inflater.unconsumed_tail:
@@ -176,8 +182,10 @@ def _split(path: Path, payload: bytes) -> tuple[dict[str, Any], dict[str, bytes]
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not an {FORMAT} file (its header names another format)")
     specs, entries = header.get("blobs"), header.get("entries")
-    if not isinstance(entries, dict) or not isinstance(specs, list) or not all(
-        isinstance(b, dict) and isinstance(b.get("dtype"), str) and _is_size(b.get("bytes")) for b in specs
+    if (
+        not isinstance(entries, dict)
+        or not isinstance(specs, list)
+        or not all(isinstance(b, dict) and isinstance(b.get("dtype"), str) and _is_size(b.get("bytes")) for b in specs)
     ):
         raise ModelFileError(f"{path}: header lacks its entries or a valid blob table")
     start = 4 + length

@@ -32,8 +32,8 @@ def count_weights(model: nn.Module) -> WeightCount:
     for module in model.modules():
         tensors: list[torch.Tensor] = [p.detach() for p in module.parameters(recurse=False)]
         if hasattr(module, "_packed_params") and callable(getattr(module, "weight", None)):
-            tensors.append(module.weight().dequantize())
-            bias = module.bias()
+            tensors.append(module.weight().dequantize())  # type: ignore[operator]
+            bias = module.bias()  # type: ignore[operator]
             if bias is not None:
                 tensors.append(bias.detach())
         for tensor in tensors:
@@ -90,6 +90,4 @@ def agreement(a: nn.Module, b: nn.Module, x: np.ndarray) -> float:
 @torch.inference_mode()
 def _predict(model: nn.Module, x: np.ndarray) -> torch.Tensor:
     model.eval()
-    return torch.cat(
-        [model(torch.from_numpy(x[i : i + 1024])).argmax(1) for i in range(0, len(x), 1024)]
-    )
+    return torch.cat([model(torch.from_numpy(x[i : i + 1024])).argmax(1) for i in range(0, len(x), 1024)])

@@ -48,9 +48,7 @@ def check_state_dict(state: Any, path: Path) -> dict[str, torch.Tensor]:
         raise ModelFileError(f"{path}: holds a {type(state).__name__}, expected a state dict")
     for name, value in state.items():
         if not isinstance(name, str) or not isinstance(value, torch.Tensor):
-            raise ModelFileError(
-                f"{path}: entry {name!r} is a {type(value).__name__}, expected a tensor under a name"
-            )
+            raise ModelFileError(f"{path}: entry {name!r} is a {type(value).__name__}, expected a tensor under a name")
     return dict(state)
 
 
@@ -82,9 +80,7 @@ def _check_layout(model: nn.Module, state: Mapping[str, Any], path: Path) -> Non
             f"{name} {found.get(name, 'missing')} vs model {expected.get(name, 'absent')}" for name in wrong[:3]
         )
         more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
-        raise ModelFileError(
-            f"{path}: does not fit the {type(model).__name__} the run's config builds ({shown}{more})"
-        )
+        raise ModelFileError(f"{path}: does not fit the {type(model).__name__} the run's config builds ({shown}{more})")
 
 
 def load_into(model: nn.Module, state: Mapping[str, Any], path: Path) -> nn.Module:

@@ -154,17 +154,21 @@ def compress(
         model.load_state_dict(teacher.state_dict())
         fine_tune = None
         if job.finetune_epochs > 0:
-            fine_tune = TrainConfig(local_epochs=job.finetune_epochs, batch_size=64,
-                                    lr=job.finetune_lr, momentum=0.9)
-        prune_global_magnitude(model, sparsity=job.sparsity, x=data.x_public, y=data.y_public,
-                               fine_tune=fine_tune, seed=job.seed)
+            fine_tune = TrainConfig(local_epochs=job.finetune_epochs, batch_size=64, lr=job.finetune_lr, momentum=0.9)
+        prune_global_magnitude(
+            model, sparsity=job.sparsity, x=data.x_public, y=data.y_public, fine_tune=fine_tune, seed=job.seed
+        )
         size = save_sparse(model.state_dict(), out_path)
-        return model.eval(), size, {
-            "sparsity_target": job.sparsity,
-            "weight_sparsity": weight_sparsity(model),
-            "finetune_epochs": job.finetune_epochs,
-            "storage": "bitmask + float32 non-zeros per tensor (aureon.model_compression.sparse_io)",
-        }
+        return (
+            model.eval(),
+            size,
+            {
+                "sparsity_target": job.sparsity,
+                "weight_sparsity": weight_sparsity(model),
+                "finetune_epochs": job.finetune_epochs,
+                "storage": "bitmask + float32 non-zeros per tensor (aureon.model_compression.sparse_io)",
+            },
+        )
     if method == "quantize":
         model = quantize_model_int8(teacher, job.quantization, data.x_public)
         size = save_quantized(model, out_path)
@@ -173,24 +177,41 @@ def compress(
             "per-channel weight scales, calibrated on the server's public half",
             "dynamic": "dynamic int8: Linear layers only",
         }[job.quantization]
-        return model, size, {
-            "scheme": scheme,
-            "storage": "int8 values + scales, one deflated file (aureon.model_compression.int8_io)",
-        }
+        return (
+            model,
+            size,
+            {
+                "scheme": scheme,
+                "storage": "int8 values + scales, one deflated file (aureon.model_compression.int8_io)",
+            },
+        )
     if method == "distill":
         small = student_config(model_config, max_fraction=job.student_fraction, build=build)
         student = build(small)
-        distill(teacher, student, data.x_public, data.y_public, epochs=job.distill_epochs,
-                lr=job.distill_lr, temperature=job.temperature, alpha=job.alpha, seed=job.seed)
+        distill(
+            teacher,
+            student,
+            data.x_public,
+            data.y_public,
+            epochs=job.distill_epochs,
+            lr=job.distill_lr,
+            temperature=job.temperature,
+            alpha=job.alpha,
+            seed=job.seed,
+        )
         torch.save(student.state_dict(), out_path)
-        return student, out_path.stat().st_size, {
-            "student": asdict(small),
-            "student_parameters": count_parameters(student),
-            "teacher_parameters": count_parameters(teacher),
-            "epochs": job.distill_epochs,
-            "temperature": job.temperature,
-            "alpha": job.alpha,
-        }
+        return (
+            student,
+            out_path.stat().st_size,
+            {
+                "student": asdict(small),
+                "student_parameters": count_parameters(student),
+                "teacher_parameters": count_parameters(teacher),
+                "epochs": job.distill_epochs,
+                "temperature": job.temperature,
+                "alpha": job.alpha,
+            },
+        )
     raise ConfigError(f"method must be one of 'prune', 'quantize', 'distill', got {method!r}")
 
 
@@ -215,12 +236,10 @@ def compare(
     latency_rounds: int,
 ) -> dict[str, Any]:
     """Both rows of the table plus the ratios (compressed against original)."""
-    rows = [_row("original", original, original_bytes, data),
-            _row("compressed", compressed, compressed_bytes, data)]
+    rows = [_row("original", original, original_bytes, data), _row("compressed", compressed, compressed_bytes, data)]
     sample = torch.from_numpy(data.x_eval[:64])
     for batch in (1, 64):
-        timing = latencies_ms({"original": original, "compressed": compressed}, sample[:batch],
-                              rounds=latency_rounds)
+        timing = latencies_ms({"original": original, "compressed": compressed}, sample[:batch], rounds=latency_rounds)
         rows[0][f"latency_ms_b{batch}"] = timing["original"]
         rows[1][f"latency_ms_b{batch}"] = timing["compressed"]
     base, new = rows
@@ -268,8 +287,14 @@ def compress_run(job: ModelCompressionJob) -> dict[str, Any]:
     teacher.eval()
     out_path = run_dir / compressed_model_name(job.method)
     compressed, size, details = compress(
-        job.method, teacher, model_config, data, job, input_shape=dataset.input_shape,
-        num_classes=dataset.num_classes, out_path=out_path,
+        job.method,
+        teacher,
+        model_config,
+        data,
+        job,
+        input_shape=dataset.input_shape,
+        num_classes=dataset.num_classes,
+        out_path=out_path,
     )
     public, held_out = len(data.y_public), len(data.y_eval)
     result = {
@@ -282,10 +307,10 @@ def compress_run(job: ModelCompressionJob) -> dict[str, Any]:
             "public": f"test split [0, {public}): fine-tuning / distillation",
             "held_out": f"test split [{public}, {public + held_out}): every accuracy",
         },
-        "latency": "ms per forward pass, best of latency_rounds rounds, 1 CPU thread, "
-        "interleaved with the original",
-        **compare(teacher, (run_dir / "model.pt").stat().st_size, compressed, size, data,
-                  latency_rounds=job.latency_rounds),
+        "latency": "ms per forward pass, best of latency_rounds rounds, 1 CPU thread, interleaved with the original",
+        **compare(
+            teacher, (run_dir / "model.pt").stat().st_size, compressed, size, data, latency_rounds=job.latency_rounds
+        ),
     }
     (run_dir / f"compression_{job.method}.json").write_text(json.dumps(result, indent=2) + "\n")
     (run_dir / f"compression_{job.method}.md").write_text(markdown(result))

@@ -50,14 +50,10 @@ def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     if not any(isinstance(m, nn.Linear) for m in float_model.modules()):
         raise ValueError(f"{type(model).__name__} has no Linear layer to quantize")
     with quiet_torch_ao():
-        return torch.ao.quantization.quantize_dynamic(
-            float_model, {nn.Linear}, dtype=torch.qint8, inplace=False
-        )
+        return torch.ao.quantization.quantize_dynamic(float_model, {nn.Linear}, dtype=torch.qint8, inplace=False)
 
 
-def quantize_static_int8(
-    model: nn.Module, calibration_x: np.ndarray, *, batch_size: int = 256
-) -> nn.Module:
+def quantize_static_int8(model: nn.Module, calibration_x: np.ndarray, *, batch_size: int = 256) -> nn.Module:
     """An int8 copy of ``model`` (convs, Linear layers and activations), in eval mode.
 
     A convolution over fewer than ``MIN_INT8_CONV_CHANNELS`` channels stays float32.
@@ -72,9 +68,7 @@ def quantize_static_int8(
     float_model = copy.deepcopy(model).eval()
     examples = torch.from_numpy(np.ascontiguousarray(calibration_x[:CALIBRATION_EXAMPLES]))
     with quiet_torch_ao(), torch.no_grad():
-        observed = prepare_fx(
-            float_model, _static_qconfig_mapping(float_model), example_inputs=(examples[:1],)
-        )
+        observed = prepare_fx(float_model, _static_qconfig_mapping(float_model), example_inputs=(examples[:1],))
         for start in range(0, len(examples), batch_size):
             observed(examples[start : start + batch_size])
         return convert_fx(observed)
@@ -98,9 +92,7 @@ def _static_qconfig_mapping(model: nn.Module):
 
     qconfig = QConfig(
         activation=HistogramObserver.with_args(dtype=torch.quint8, quant_min=0, quant_max=127),
-        weight=PerChannelMinMaxObserver.with_args(
-            dtype=torch.qint8, qscheme=torch.per_channel_symmetric
-        ),
+        weight=PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric),
     )
     mapping = get_default_qconfig_mapping("x86").set_global(qconfig)
     for name, module in model.named_modules():
@@ -134,7 +126,10 @@ def save_quantized(model: nn.Module, path: Path) -> int:
 
 
 def load_quantized(
-    float_model: nn.Module, path: Path, *, scheme: str = "dynamic",
+    float_model: nn.Module,
+    path: Path,
+    *,
+    scheme: str = "dynamic",
     example_x: np.ndarray | None = None,
 ) -> nn.Module:
     """Rebuild a model saved by ``save_quantized``.

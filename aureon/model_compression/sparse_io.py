@@ -70,16 +70,12 @@ def _unpack_bitmask(source: str, name: str, entry: Mapping[str, Any]) -> torch.T
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.uint8 or mask.dim() != 1:
         raise _fail(source, f"tensor {name!r}: mask must be a 1-D uint8 tensor")
     if mask.numel() != (numel + 7) // 8:
-        raise _fail(
-            source, f"tensor {name!r}: mask has {mask.numel()} bytes, shape {shape} needs {(numel + 7) // 8}"
-        )
+        raise _fail(source, f"tensor {name!r}: mask has {mask.numel()} bytes, shape {shape} needs {(numel + 7) // 8}")
     if not isinstance(values, torch.Tensor) or not values.is_floating_point() or values.dim() != 1:
         raise _fail(source, f"tensor {name!r}: values must be a 1-D floating tensor")
     keep = np.unpackbits(mask.numpy(), count=numel).astype(bool)
     if int(keep.sum()) != values.numel():
-        raise _fail(
-            source, f"tensor {name!r}: mask keeps {int(keep.sum())} values, file holds {values.numel()}"
-        )
+        raise _fail(source, f"tensor {name!r}: mask keeps {int(keep.sum())} values, file holds {values.numel()}")
     flat = torch.zeros(numel, dtype=values.dtype)
     flat[torch.from_numpy(keep)] = values
     return flat.reshape(shape)

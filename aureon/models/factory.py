@@ -18,9 +18,7 @@ def _constructor_args(config: ModelConfig) -> dict[str, Any]:
     return {f.name: getattr(config, f.name) for f in fields(config) if f.name != "_target_"}
 
 
-def build_model(
-    config: ModelConfig, *, input_shape: Sequence[int], num_classes: int, seed: int
-) -> nn.Module:
+def build_model(config: ModelConfig, *, input_shape: Sequence[int], num_classes: int, seed: int) -> nn.Module:
     """Instantiate the model; its initial weights depend on ``seed`` only.
 
     Calls ``_target_`` with the config's fields directly: hydra's ``instantiate``
@@ -30,9 +28,7 @@ def build_model(
     model_class = get_class(config._target_)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = model_class(
-            **_constructor_args(config), input_shape=tuple(input_shape), num_classes=num_classes
-        )
+        model = model_class(**_constructor_args(config), input_shape=tuple(input_shape), num_classes=num_classes)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model._target_={config._target_!r} did not build an nn.Module")
     return model

@@ -30,7 +30,9 @@ class SmallCNN(nn.Module):
         c1, c2 = channels
         large = min(height, width) >= 16
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, kernel_size=8 if large else 3, stride=2 if large else 1, padding=3 if large else 1),
+            nn.Conv2d(
+                in_channels, c1, kernel_size=8 if large else 3, stride=2 if large else 1, padding=3 if large else 1
+            ),
             nn.Tanh(),
             nn.MaxPool2d(2, 1),
             nn.Conv2d(c1, c2, kernel_size=4 if large else 3, stride=2 if large else 1),
@@ -39,9 +41,7 @@ class SmallCNN(nn.Module):
         )
         with torch.no_grad():
             flat = self.features(torch.zeros(1, in_channels, height, width)).numel()
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(flat, hidden), nn.Tanh(), nn.Linear(hidden, num_classes)
-        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, hidden), nn.Tanh(), nn.Linear(hidden, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

@@ -45,9 +45,7 @@ class DpPlan:
 # hundreds of clients, and Opacus' bisection costs 1-3 s for small clients, so an
 # evicted entry would be paid again every round.
 @lru_cache(maxsize=8192)
-def _calibrate(
-    target_epsilon: float, target_delta: float, sample_rate: float, steps: int, accountant: str
-) -> float:
+def _calibrate(target_epsilon: float, target_delta: float, sample_rate: float, steps: int, accountant: str) -> float:
     return float(
         get_noise_multiplier(
             target_epsilon=target_epsilon,
@@ -71,9 +69,7 @@ def plan_dp(
     """Calibrate the noise once so that ``num_rounds`` rounds spend ``target_epsilon``."""
     rate = sample_rate_for(num_examples, batch_size)
     per_round = steps_per_round(num_examples, batch_size, local_epochs)
-    sigma = _calibrate(
-        config.target_epsilon, config.target_delta, rate, per_round * num_rounds, config.accountant
-    )
+    sigma = _calibrate(config.target_epsilon, config.target_delta, rate, per_round * num_rounds, config.accountant)
     return DpPlan(
         noise_multiplier=sigma,
         max_grad_norm=config.max_grad_norm,

@@ -17,7 +17,6 @@ from aureon import keys
 from aureon.config import DpSgdConfig, PrivacyConfig
 from aureon.exceptions import PrivacyRefused
 
-
 # The client measures its lifetime spend with Renyi DP at its own max_delta, whatever
 # accountant or delta a run asks for: RDP is a rigorous upper bound, and a server must
 # not pick a looser approximation (gdp) or a larger delta to stretch the floor.

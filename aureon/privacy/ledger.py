@@ -187,9 +187,11 @@ class LedgerStore:
             if data is not None:
                 raise
             # The operator acknowledges a lost or damaged ledger: start an empty one, on record.
-            document = {"format": FORMAT_VERSION, "datasets": {}, "resets": [
-                {"time": time.time(), "data": "*", "rounds": None, "runs": [], "note": str(lost)}
-            ]}
+            document = {
+                "format": FORMAT_VERSION,
+                "datasets": {},
+                "resets": [{"time": time.time(), "data": "*", "rounds": None, "runs": [], "note": str(lost)}],
+            }
             self._write(document)
             return []
         chosen = list(document["datasets"]) if data is None else [data]
@@ -200,8 +202,12 @@ class LedgerStore:
         for ledger in forgotten:
             del document["datasets"][ledger.data]
             document["resets"].append(
-                {"time": time.time(), "data": ledger.data, "rounds": len(ledger.entries),
-                 "runs": sorted({e.run for e in ledger.entries})}
+                {
+                    "time": time.time(),
+                    "data": ledger.data,
+                    "rounds": len(ledger.entries),
+                    "runs": sorted({e.run for e in ledger.entries}),
+                }
             )
         self._write(document)
         return forgotten
@@ -210,9 +216,7 @@ class LedgerStore:
 BUDGET_TOLERANCE = 0.02  # calibration meets the target to within 0.5%; allow the run's last round
 
 
-def charge(
-    ledger: PrivacyLedger, *, plan: DpPlan, floor: PrivacyFloor, run: str, server_round: int
-) -> PrivacyLedger:
+def charge(ledger: PrivacyLedger, *, plan: DpPlan, floor: PrivacyFloor, run: str, server_round: int) -> PrivacyLedger:
     """``ledger`` with one round of ``plan`` charged, or a refusal (nothing charged).
 
     Refuses a round that would take the run past its target epsilon, or the

@@ -89,7 +89,7 @@ class ClientState:
         if record is None:
             return cls()
         names = {f.name for f in fields(cls)}
-        return cls(**{k: (list(v) if isinstance(v, list) else v) for k, v in record.items() if k in names})
+        return cls(**{k: (list(v) if isinstance(v, list) else v) for k, v in record.items() if k in names})  # type: ignore[arg-type]
 
 
 class SecAggClient:
@@ -116,15 +116,13 @@ class SecAggClient:
     def _reply(self, **values: object) -> ConfigRecord:
         record = ConfigRecord({messages.ROUND: self.state.server_round, messages.INDEX: self.state.index})
         for name, value in values.items():
-            record[name] = value
+            record[name] = value  # type: ignore[assignment]
         return record
 
     # ------------------------------------------------------ progress record
     def progress(self) -> ConfigRecord:
         """The last setup accepted, to be kept where a restarted client finds it again."""
-        return ConfigRecord(
-            {PROGRESS_ROUND: self.state.last_round, PROGRESS_COMMITMENT: self.state.last_commitment}
-        )
+        return ConfigRecord({PROGRESS_ROUND: self.state.last_round, PROGRESS_COMMITMENT: self.state.last_commitment})
 
     def remember(self, record: ConfigRecord | None) -> None:
         """Adopt a progress record kept by an earlier run of this client, unless ours is newer.
@@ -322,9 +320,7 @@ class SecAggClient:
             strangers = sorted(set(sources) - set(s.peers))
             raise ProtocolAbort(f"shares from {strangers}, which were not peers in stage 2")
         if len(sources) + 1 < s.threshold:
-            raise ProtocolAbort(
-                f"only {len(sources)} peers completed stage 2, {s.threshold - 1} are needed"
-            )
+            raise ProtocolAbort(f"only {len(sources)} peers completed stage 2, {s.threshold - 1} are needed")
         seed_shares, key_shares = [], []
         for source, blob in zip(sources, blobs, strict=True):
             key = s.channel_keys[s.peers.index(source)]
@@ -362,9 +358,7 @@ class SecAggClient:
             )
         flat = np.asarray(update, dtype=np.float64).ravel()
         if flat.size != s.vector_length - 1:
-            raise ProtocolAbort(
-                f"the update has {flat.size} values, the round expects {s.vector_length - 1}"
-            )
+            raise ProtocolAbort(f"the update has {flat.size} values, the round expects {s.vector_length - 1}")
         if not np.all(np.isfinite(flat)):
             raise ProtocolAbort("the update contains NaN or Inf; it cannot be quantized")
         if num_examples < 0:
@@ -377,14 +371,10 @@ class SecAggClient:
         vector = np.concatenate([levels, np.array([weight], dtype=np.uint64)])
         mask_keys = {peer: s.peer_mask_keys[s.peers.index(peer)] for peer in s.sources}
         try:
-            pairwise = masking.pairwise_seeds(
-                s.mask_private, mask_keys, server_round=s.server_round, me=s.index
-            )
+            pairwise = masking.pairwise_seeds(s.mask_private, mask_keys, server_round=s.server_round, me=s.index)
         except crypto.CryptoError as error:
             raise MalformedMessage(f"a peer's mask key: {error}") from error
-        masked = masking.mask_input(
-            vector, me=s.index, self_seed=s.seed, pairwise_seeds=pairwise, bits=s.modulus_bits
-        )
+        masked = masking.mask_input(vector, me=s.index, self_seed=s.seed, pairwise_seeds=pairwise, bits=s.modulus_bits)
         s.stage = MASKED
         return masked.astype(ring.wire_dtype(s.modulus_bits))
 
@@ -404,9 +394,7 @@ class SecAggClient:
         if s.index not in survivors:
             raise ProtocolAbort("this client sent its masked input but is not listed among the survivors")
         if not set(survivors) | set(dropped) <= known:
-            raise ProtocolAbort(
-                f"no shares are held for clients {sorted((set(survivors) | set(dropped)) - known)}"
-            )
+            raise ProtocolAbort(f"no shares are held for clients {sorted((set(survivors) | set(dropped)) - known)}")
         if len(survivors) < s.threshold:
             raise ProtocolAbort(
                 f"only {len(survivors)} clients of this neighbourhood survive, fewer than the "
@@ -449,9 +437,7 @@ def _digest(record: ConfigRecord) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
-def _check_neighbours(
-    neighbours: list[int], *, index: int, graph_seed: bytes, num_clients: int, size: int
-) -> None:
+def _check_neighbours(neighbours: list[int], *, index: int, graph_seed: bytes, num_clients: int, size: int) -> None:
     """Refuse neighbours other than the committed graph seed's (the server may not pick them)."""
     try:
         expected = graph.neighbours(index, graph_seed=graph_seed, num_clients=num_clients, neighbourhood_size=size)

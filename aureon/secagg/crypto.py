@@ -35,9 +35,7 @@ def generate_private_key() -> bytes:
 
 def public_key(private_key: bytes) -> bytes:
     """The raw 32-byte public key of a raw private key."""
-    return _private(private_key).public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    return _private(private_key).public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def _private(raw: bytes) -> X25519PrivateKey:
@@ -77,8 +75,6 @@ def decrypt(key: bytes, blob: bytes, *, associated_data: bytes) -> bytes:
     if not isinstance(blob, bytes) or len(blob) < NONCE_BYTES + TAG_BYTES:
         raise CryptoError("ciphertext too short")
     try:
-        return ChaCha20Poly1305(key).decrypt(
-            blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated_data
-        )
+        return ChaCha20Poly1305(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated_data)
     except InvalidTag as error:
         raise CryptoError("ciphertext failed authentication") from error

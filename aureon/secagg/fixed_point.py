@@ -34,9 +34,7 @@ def quantize(values: np.ndarray, *, clipping_range: float, bits: int) -> np.ndar
     return np.clip(levels, 0, (1 << bits) - 1).astype(np.uint64)
 
 
-def dequantize_sum(
-    total: np.ndarray, *, count: int, clipping_range: float, bits: int
-) -> np.ndarray:
+def dequantize_sum(total: np.ndarray, *, count: int, clipping_range: float, bits: int) -> np.ndarray:
     """The real-valued sum of ``count`` values whose quantized levels sum to ``total``."""
     step = step_size(clipping_range=clipping_range, bits=bits)
     return np.asarray(total, dtype=np.float64) * step - count * clipping_range

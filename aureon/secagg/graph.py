@@ -57,9 +57,7 @@ def _sparse(num_clients: int, neighbourhood_size: int) -> bool:
     if neighbourhood_size >= num_clients:
         return False
     if neighbourhood_size < 1 or neighbourhood_size % 2 == 0:
-        raise ValueError(
-            f"a neighbourhood smaller than all clients must have an odd size, got {neighbourhood_size}"
-        )
+        raise ValueError(f"a neighbourhood smaller than all clients must have an odd size, got {neighbourhood_size}")
     return True
 
 

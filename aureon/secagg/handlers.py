@@ -14,6 +14,7 @@ back to refuse a second setup of a round it already took part in.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -140,20 +141,18 @@ def handle_secagg_train(msg: Message, context: Context, config: AureonConfig) ->
         _save(context, client)
         return trained
     metrics = next(iter(trained.content.metric_records.values()))
-    received = msg.content[keys.ARRAYS]
+    received = cast(ArrayRecord, msg.content[keys.ARRAYS])
     layout = VectorLayout.of(received)
     try:
         _remember(context, client)  # the persisted state restored for training may be newer
-        update = layout.flatten(trained.content[keys.ARRAYS]) - layout.flatten(received)
-        masked = client.mask(update, num_examples=int(metrics[keys.NUM_EXAMPLES]))
+        update = layout.flatten(cast(ArrayRecord, trained.content[keys.ARRAYS])) - layout.flatten(received)
+        masked = client.mask(update, num_examples=int(cast(float, metrics[keys.NUM_EXAMPLES])))
     except (SecureAggregationError, ValueError) as error:
         return _refuse(msg, context, error)
     plain = MetricRecord({k: v for k, v in metrics.items() if k != keys.NUM_EXAMPLES})
     content = RecordDict(
         {
-            keys.SECAGG: ConfigRecord(
-                {messages.ROUND: client.state.server_round, messages.INDEX: client.state.index}
-            ),
+            keys.SECAGG: ConfigRecord({messages.ROUND: client.state.server_round, messages.INDEX: client.state.index}),
             keys.SECAGG_MASKED: ArrayRecord({messages.MASKED: Array(masked)}),
             keys.METRICS: plain,
         }
@@ -176,8 +175,7 @@ def _check_training_round(msg: Message, protocol_round: int) -> None:
     trained_round = train_config[keys.SERVER_ROUND]
     if trained_round != protocol_round:
         raise SecureAggregationError(
-            f"the train request is for round {trained_round!r}, the secure-aggregation setup "
-            f"for round {protocol_round}"
+            f"the train request is for round {trained_round!r}, the secure-aggregation setup for round {protocol_round}"
         )
 
 

@@ -25,16 +25,12 @@ def _pair_info(purpose: bytes, server_round: int, a: int, b: int) -> bytes:
     return b"%s%s/%d/%d/%d" % (_DOMAIN, purpose, server_round, low, high)
 
 
-def encryption_keys(
-    private_key: bytes, peers: Mapping[int, bytes], *, server_round: int, me: int
-) -> dict[int, bytes]:
+def encryption_keys(private_key: bytes, peers: Mapping[int, bytes], *, server_round: int, me: int) -> dict[int, bytes]:
     """Keys of the authenticated channels between ``me`` and each peer (public keys by index)."""
     return _derive(private_key, peers, b"encryption", server_round, me)
 
 
-def pairwise_seeds(
-    private_key: bytes, peers: Mapping[int, bytes], *, server_round: int, me: int
-) -> dict[int, bytes]:
+def pairwise_seeds(private_key: bytes, peers: Mapping[int, bytes], *, server_round: int, me: int) -> dict[int, bytes]:
     """Seeds of the masks that ``me`` and each peer add with opposite signs."""
     return _derive(private_key, peers, b"mask", server_round, me)
 
@@ -43,9 +39,7 @@ def _derive(
     private_key: bytes, peers: Mapping[int, bytes], purpose: bytes, server_round: int, me: int
 ) -> dict[int, bytes]:
     order = list(peers)
-    derived = crypto.derive_keys(
-        private_key, [(peers[p], _pair_info(purpose, server_round, me, p)) for p in order]
-    )
+    derived = crypto.derive_keys(private_key, [(peers[p], _pair_info(purpose, server_round, me, p)) for p in order])
     return dict(zip(order, derived, strict=True))
 
 

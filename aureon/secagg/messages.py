@@ -78,9 +78,7 @@ def read_int(record: ConfigRecord, name: str, *, low: int, high: int) -> int:
 def read_float(record: ConfigRecord, name: str) -> float:
     """A finite, positive float field."""
     value = _field(record, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        math.isfinite(value) and value > 0
-    ):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
         raise MalformedMessage(f"field {name!r} must be a finite number > 0, got {value!r}")
     return float(value)
 

@@ -119,6 +119,4 @@ class RoundParams:
 
     def sum_error_bound(self, count: int) -> float:
         """Per-coordinate bound on |secure sum - sum of clipped, weight-scaled inputs|."""
-        return fixed_point.sum_error_bound(
-            count=count, clipping_range=self.clipping_range, bits=self.quantization_bits
-        )
+        return fixed_point.sum_error_bound(count=count, clipping_range=self.clipping_range, bits=self.quantization_bits)

@@ -73,9 +73,7 @@ class SecureSum:
     def mean(self) -> np.ndarray:
         """The weighted mean sum_u w_u x_u / sum_u w_u of the contributors' inputs."""
         if self.total_weight <= 0:
-            raise SecureAggregationError(
-                "the securely summed weight is 0: no contributor reported training examples"
-            )
+            raise SecureAggregationError("the securely summed weight is 0: no contributor reported training examples")
         return self.weighted_sum * (self.max_weight / self.total_weight)
 
     def mean_error_bound(self) -> float:
@@ -164,9 +162,7 @@ class SecAggServer:
         self._stage += 1
 
     def _reject(self, node_id: int, stage: int, reason: str) -> None:
-        LOG.warning(
-            "secure aggregation, %s: rejected the reply of node %d: %s", STAGES[stage], node_id, reason
-        )
+        LOG.warning("secure aggregation, %s: rejected the reply of node %d: %s", STAGES[stage], node_id, reason)
         self.rejections.append(Rejection(node_id=node_id, stage=STAGES[stage], reason=reason))
 
     def _parse(
@@ -226,7 +222,7 @@ class SecAggServer:
     def _request(self, index: int, **values: object) -> ConfigRecord:
         record = ConfigRecord({messages.ROUND: self.server_round, messages.INDEX: index})
         for name, value in values.items():
-            record[name] = value
+            record[name] = value  # type: ignore[assignment]
         return record
 
     # ---------------------------------------------------------------- stage 0
@@ -307,7 +303,9 @@ class SecAggServer:
         alive = self._prune(set(parsed), 2)
         self._shared = alive
         self._ciphertexts = {
-            (u, v): blob for u in alive for v, blob in parsed[u].items()  # type: ignore[union-attr]
+            (u, v): blob
+            for u in alive
+            for v, blob in parsed[u].items()  # type: ignore[attr-defined]
         }
         self._asked = alive
         requests = {}
@@ -338,8 +336,7 @@ class SecAggServer:
             array = record[messages.MASKED]
             if array.dtype != dtype.name or tuple(array.shape) != (self.vector_length,):
                 raise MalformedMessage(
-                    f"the masked input must be {dtype.name}[{self.vector_length}], "
-                    f"got {array.dtype}{list(array.shape)}"
+                    f"the masked input must be {dtype.name}[{self.vector_length}], got {array.dtype}{list(array.shape)}"
                 )
             values = np.asarray(array.numpy())
             if values.dtype != dtype or values.shape != (self.vector_length,):
@@ -376,8 +373,7 @@ class SecAggServer:
             key_owners = messages.read_indices(record, messages.KEY_SHARE_OWNERS, high=top)
             if seed_owners != alive or key_owners != gone:
                 raise MalformedMessage(
-                    f"shares must be for survivors {alive} and dropped {gone}, "
-                    f"got {seed_owners} and {key_owners}"
+                    f"shares must be for survivors {alive} and dropped {gone}, got {seed_owners} and {key_owners}"
                 )
             size = shamir.SHARE_BYTES
             seed_shares = messages.read_bytes_list(record, messages.SEED_SHARES, count=len(alive), size=size)
@@ -391,9 +387,9 @@ class SecAggServer:
         seed_points: dict[int, dict[int, int]] = {u: {} for u in self._masked}
         key_points: dict[int, dict[int, int]] = {}
         for responder, (seeds, keys_) in parsed.items():  # type: ignore[misc]
-            for owner, share in seeds.items():
+            for owner, share in seeds.items():  # type: ignore[has-type]
                 seed_points[owner][responder] = share
-            for owner, share in keys_.items():
+            for owner, share in keys_.items():  # type: ignore[has-type]
                 key_points.setdefault(owner, {})[responder] = share
 
         total = np.zeros(self.vector_length, dtype=ring.wire_dtype(self.params.modulus_bits))
@@ -402,7 +398,10 @@ class SecAggServer:
             total = ring.add(total, self._masked[u], bits)
             commitment = self._public[u][2]
             seed = self._rebuild(
-                u, seed_points[u], "self-mask seed", lambda b, c=commitment: masking.seed_commitment(b) == c
+                u,
+                seed_points[u],
+                "self-mask seed",
+                lambda b, c=commitment: masking.seed_commitment(b) == c,  # type: ignore[misc]
             )
             total = ring.sub(total, prg.expand(seed, length=self.vector_length, bits=bits), bits)
         for v in sorted(self._shared - set(self._masked)):
@@ -411,7 +410,10 @@ class SecAggServer:
                 continue
             public = self._public[v][1]
             mask_key = self._rebuild(
-                v, key_points.get(v, {}), "mask key", lambda b, p=public: crypto.public_key(b) == p
+                v,
+                key_points.get(v, {}),
+                "mask key",
+                lambda b, p=public: crypto.public_key(b) == p,  # type: ignore[misc]
             )
             seeds = masking.pairwise_seeds(
                 mask_key, {u: self._public[u][1] for u in partners}, server_round=self.server_round, me=v
@@ -442,9 +444,7 @@ class SecAggServer:
             )
         return result
 
-    def _rebuild(
-        self, owner: int, points: dict[int, int], what: str, verify: Callable[[bytes], bool]
-    ) -> bytes:
+    def _rebuild(self, owner: int, points: dict[int, int], what: str, verify: Callable[[bytes], bool]) -> bytes:
         """A 32-byte secret from ``threshold`` shares that passes ``verify`` (its public commitment).
 
         Tries subsets of the shares in a fixed order, so a few corrupted shares

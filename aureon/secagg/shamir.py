@@ -21,9 +21,7 @@ def split(secret: int, *, threshold: int, points: Sequence[int]) -> dict[int, in
     if not 0 <= secret < PRIME:
         raise ValueError("the secret must be an integer in [0, 2**521 - 1)")
     if not 1 <= threshold <= len(points):
-        raise ValueError(
-            f"threshold must be in [1, {len(points)}] (number of points), got {threshold!r}"
-        )
+        raise ValueError(f"threshold must be in [1, {len(points)}] (number of points), got {threshold!r}")
     if len(set(points)) != len(points) or any(not 0 < x < PRIME for x in points):
         raise ValueError(f"points must be distinct, non-zero field elements, got {list(points)!r}")
     coefficients = [secret] + [secrets.randbelow(PRIME) for _ in range(threshold - 1)]

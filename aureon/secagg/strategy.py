@@ -211,9 +211,7 @@ class SecureAggregation(StrategyWrapper):
         Returns the session and, per node, the setup and share-keys requests to
         send along with this round's unmask request.
         """
-        adverts = {
-            n: a for n, a in self._adverts.items() if n in reachable and a.get(messages.ROUND) == next_round
-        }
+        adverts = {n: a for n, a in self._adverts.items() if n in reachable and a.get(messages.ROUND) == next_round}
         if (self.num_rounds is not None and next_round > self.num_rounds) or not adverts:
             return None, {}
         if not self._pipelining() or reachable != self._sampled:
@@ -311,8 +309,7 @@ class SecureAggregation(StrategyWrapper):
         self._grid = grid
         self._current = None
         train_messages = {
-            m.metadata.dst_node_id: m
-            for m in self.inner.configure_train(server_round, arrays, config, grid)
+            m.metadata.dst_node_id: m for m in self.inner.configure_train(server_round, arrays, config, grid)
         }
         if not train_messages:
             self._next = None
@@ -382,7 +379,7 @@ class SecureAggregation(StrategyWrapper):
         metrics = _mean_plain_metrics([contents[n] for n in sorted(contributors)])
         metrics[keys.NUM_EXAMPLES] = secure_sum.total_weight
         template = next(r for r in replies if r.metadata.src_node_id in contributors)
-        summary = Message(
+        summary = Message(  # type: ignore[call-overload]
             content=RecordDict({keys.ARRAYS: aggregated, keys.METRICS: metrics}),
             metadata=template.metadata,
         )
@@ -397,7 +394,9 @@ def _shares_from(next_round: int, replies: Mapping[int, RecordDict]) -> tuple[di
     for node_id, content in replies.items():
         record = content.config_records.get(keys.SECAGG_SHARES_RECORD)
         if record is not None and messages.REFUSED in record:
-            log(WARNING, "round %d: node %d declined to set up ahead: %s", next_round, node_id, record[messages.REFUSED])
+            log(
+                WARNING, "round %d: node %d declined to set up ahead: %s", next_round, node_id, record[messages.REFUSED]
+            )
             declined.add(node_id)
         elif record is not None:
             shares[node_id] = RecordDict({keys.SECAGG: record})

@@ -40,7 +40,7 @@ def wrap_aggregation(
 
         return SecureAggregation(
             inner,
-            settings=secure_aggregation.settings(),
+            settings=secure_aggregation.settings(),  # type: ignore[attr-defined]
             ledger=ledger,
             timeout=timeout,
             num_rounds=num_rounds,
@@ -50,7 +50,5 @@ def wrap_aggregation(
         strategy = NormBounding(strategy, max_norm=norm_bound.max_norm)
     strategy = WeightCap(strategy, max_weight=aggregation.max_weight, ledger=ledger)
     if validation.enabled:
-        strategy = UpdateValidator(
-            strategy, ledger=ledger, max_update_norm=validation.max_update_norm
-        )
+        strategy = UpdateValidator(strategy, ledger=ledger, max_update_norm=validation.max_update_norm)
     return strategy

@@ -35,9 +35,7 @@ from aureon.exceptions import ConfigError
 _BUILDERS: dict[type[StrategyConfig], Callable[[Any, dict[str, Any]], Strategy]] = {
     FedAvgConfig: lambda c, common: FedAvg(**common),
     FedProxConfig: lambda c, common: FedProx(**common, proximal_mu=c.proximal_mu),
-    FedAdamConfig: lambda c, common: FedAdam(
-        **common, eta=c.eta, beta_1=c.beta_1, beta_2=c.beta_2, tau=c.tau
-    ),
+    FedAdamConfig: lambda c, common: FedAdam(**common, eta=c.eta, beta_1=c.beta_1, beta_2=c.beta_2, tau=c.tau),
     KrumConfig: lambda c, common: Krum(**common, num_malicious_nodes=c.num_malicious_nodes),
     MultiKrumConfig: lambda c, common: MultiKrum(
         **common,

@@ -55,9 +55,7 @@ class CompressedTransport(StrategyWrapper):
         for message in messages:
             if keys.ARRAYS not in message.content.array_records:
                 continue
-            content = RecordDict(
-                {k: v for k, v in message.content.items() if k != keys.ARRAYS}
-            )
+            content = RecordDict({k: v for k, v in message.content.items() if k != keys.ARRAYS})
             for key, record in entries.items():
                 content[key] = record
             message.content = content
@@ -83,12 +81,10 @@ class CompressedTransport(StrategyWrapper):
             reason = f"compressed update from node {node} unreadable: {problem}"
             log(WARNING, reason)
             error = Error(code=MALFORMED_UPDATE_CODE, reason=reason)
-            return Message(error, metadata=reply.metadata)
-        content = RecordDict(
-            {k: v for k, v in reply.content.items() if k not in (keys.ARRAYS, keys.COMPRESSION)}
-        )
+            return Message(error, metadata=reply.metadata)  # type: ignore[call-overload]
+        content = RecordDict({k: v for k, v in reply.content.items() if k not in (keys.ARRAYS, keys.COMPRESSION)})
         content[keys.ARRAYS] = plain_arrays(weights)
-        return Message(content=content, metadata=reply.metadata)
+        return Message(content=content, metadata=reply.metadata)  # type: ignore[call-overload]
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -108,7 +104,5 @@ def with_compression(inner: Strategy, config: CompressionConfig, *, seed: int) -
     """``inner`` wrapped in CompressedTransport, or ``inner`` itself when nothing is compressed."""
     if not config.active:
         return inner
-    download = build_codec(
-        config.download, seed=derive_seed(seed, DOWNLOAD_SEED_STREAM), topk_ratio=config.topk_ratio
-    )
+    download = build_codec(config.download, seed=derive_seed(seed, DOWNLOAD_SEED_STREAM), topk_ratio=config.topk_ratio)
     return CompressedTransport(inner, download=download)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from logging import INFO
+from typing import cast
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
@@ -26,9 +27,7 @@ def bound_update(
     weights: dict[str, np.ndarray], reference: dict[str, np.ndarray], *, max_norm: float
 ) -> tuple[dict[str, np.ndarray], float]:
     """``weights`` with its update scaled to norm <= ``max_norm``, and the original norm."""
-    deltas = {
-        name: weights[name].astype(np.float64) - reference[name].astype(np.float64) for name in reference
-    }
+    deltas = {name: weights[name].astype(np.float64) - reference[name].astype(np.float64) for name in reference}
     norm = math.sqrt(sum(float(np.sum(np.square(d))) for d in deltas.values()))
     if norm <= max_norm:
         return weights, norm
@@ -58,16 +57,20 @@ class NormBounding(ReferenceKeepingWrapper):
             if reference is None or reply.has_error() or keys.ARRAYS not in reply.content.array_records:
                 bounded.append(reply)
                 continue
-            weights = {name: a.numpy() for name, a in reply.content[keys.ARRAYS].items()}
+            weights = {name: a.numpy() for name, a in cast(ArrayRecord, reply.content[keys.ARRAYS]).items()}
             clipped, norm = bound_update(weights, reference, max_norm=self.max_norm)
             if clipped is weights:
                 bounded.append(reply)
                 continue
-            log(INFO, "round %d: update of node %d scaled from norm %.4g to %.4g",
-                server_round, reply.metadata.src_node_id, norm, self.max_norm)
-            content = RecordDict({k: v for k, v in reply.content.items() if k != keys.ARRAYS})
-            content[keys.ARRAYS] = ArrayRecord(
-                {n: Array(np.ascontiguousarray(v)) for n, v in clipped.items()}
+            log(
+                INFO,
+                "round %d: update of node %d scaled from norm %.4g to %.4g",
+                server_round,
+                reply.metadata.src_node_id,
+                norm,
+                self.max_norm,
             )
-            bounded.append(Message(content=content, metadata=reply.metadata))
+            content = RecordDict({k: v for k, v in reply.content.items() if k != keys.ARRAYS})
+            content[keys.ARRAYS] = ArrayRecord({n: Array(np.ascontiguousarray(v)) for n, v in clipped.items()})
+            bounded.append(Message(content=content, metadata=reply.metadata))  # type: ignore[call-overload]
         return self.inner.aggregate_train(server_round, bounded)

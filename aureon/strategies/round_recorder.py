@@ -11,9 +11,9 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
+from aureon.strategies.wrapper import StrategyWrapper
 from aureon.tracking.records import ClientRound, Failure
 from aureon.tracking.wire import message_wire_bytes
-from aureon.strategies.wrapper import StrategyWrapper
 
 
 def _number(metrics: MetricRecord, key: str) -> float | None:
@@ -84,9 +84,7 @@ class RoundRecorder(StrategyWrapper):
         self._failures[server_round] = failures
         return self.inner.aggregate_train(server_round, ordered)
 
-    def aggregate_evaluate(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> MetricRecord | None:
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         return self.inner.aggregate_evaluate(server_round, list(replies))
 
     def pop_round(self, server_round: int) -> tuple[list[ClientRound], list[Failure], float]:

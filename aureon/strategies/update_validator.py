@@ -13,6 +13,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from logging import WARNING
+from typing import cast
 
 import numpy as np
 from flwr.app import ArrayRecord, Message, MetricRecord
@@ -35,9 +36,7 @@ class UpdateValidator(ReferenceKeepingWrapper):
     ``max_update_norm``) moves the model farther than that L2 distance.
     """
 
-    def __init__(
-        self, inner: Strategy, *, ledger: RoundLedger, max_update_norm: float | None = None
-    ) -> None:
+    def __init__(self, inner: Strategy, *, ledger: RoundLedger, max_update_norm: float | None = None) -> None:
         super().__init__(inner)
         self.ledger = ledger
         self.max_update_norm = max_update_norm
@@ -52,11 +51,13 @@ class UpdateValidator(ReferenceKeepingWrapper):
             return f"expected exactly one MetricRecord, got {len(content.metric_records)}"
         metrics = next(iter(content.metric_records.values()))
         weight = metrics.get(keys.NUM_EXAMPLES)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (
-            math.isfinite(weight) and weight > 0
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, (int, float))
+            or not (math.isfinite(weight) and weight > 0)
         ):
             return f"metric {keys.NUM_EXAMPLES!r} must be a finite number > 0, got {weight!r}"
-        received = content[keys.ARRAYS]
+        received = cast(ArrayRecord, content[keys.ARRAYS])
         missing = sorted(set(reference) - set(received.keys()))
         extra = sorted(set(received.keys()) - set(reference))
         if missing or extra:

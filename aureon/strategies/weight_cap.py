@@ -55,8 +55,14 @@ class WeightCap(StrategyWrapper):
             return reply
         used = capped_weight(declared, self.max_weight)
         node_id = reply.metadata.src_node_id
-        log(WARNING, "round %d: node %d declared %s examples; aggregated with weight %s "
-            "(aggregation.max_weight)", server_round, node_id, declared, used)
+        log(
+            WARNING,
+            "round %d: node %d declared %s examples; aggregated with weight %s (aggregation.max_weight)",
+            server_round,
+            node_id,
+            declared,
+            used,
+        )
         self.ledger.cap(server_round, node_id=node_id, declared=float(declared), used=float(used))
         copy = RecordDict(dict(content.items()))
         for name, record in content.metric_records.items():
@@ -64,7 +70,7 @@ class WeightCap(StrategyWrapper):
                 metrics = MetricRecord(dict(record.items()))
                 metrics[keys.NUM_EXAMPLES] = used
                 copy[name] = metrics
-        return Message(content=copy, metadata=reply.metadata)
+        return Message(content=copy, metadata=reply.metadata)  # type: ignore[call-overload]
 
 
 def _declared_weight(content: RecordDict) -> float | None:

@@ -29,7 +29,14 @@ FORMAT_VERSION = 1
 _META = "__meta__"
 _SEP = "::"
 _META_KEYS = {
-    "version", "round", "run_key", "layout", "rounds", "initial", "elapsed_seconds", "identity",
+    "version",
+    "round",
+    "run_key",
+    "layout",
+    "rounds",
+    "initial",
+    "elapsed_seconds",
+    "identity",
 }
 
 
@@ -86,14 +93,24 @@ def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> Path:
     }
     payload[_META] = np.array(json.dumps(meta))
     buffer = io.BytesIO()
-    np.savez(buffer, **payload)
+    np.savez(buffer, **payload)  # type: ignore[arg-type]
     return atomic_write_bytes(path, buffer.getvalue())
 
 
 # What a damaged npz can raise from zipfile, zlib, numpy and json while it is read.
 _READ_ERRORS = (
-    OSError, EOFError, ValueError, KeyError, TypeError, IndexError, AttributeError,
-    RuntimeError, NotImplementedError, OverflowError, zipfile.BadZipFile, zlib.error,
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    RuntimeError,
+    NotImplementedError,
+    OverflowError,
+    zipfile.BadZipFile,
+    zlib.error,
 )
 
 
@@ -122,32 +139,42 @@ def _check_meta(path: Path, meta: Any) -> None:
     """Every field of the JSON document has the type the loader relies on."""
     _require(isinstance(meta, dict), path, f"metadata must be a JSON object, got {type(meta).__name__}")
     _require(
-        meta.get("version") == FORMAT_VERSION, path,
+        meta.get("version") == FORMAT_VERSION,
+        path,
         f"has format version {meta.get('version')!r}, expected {FORMAT_VERSION}",
     )
     missing = sorted(_META_KEYS - set(meta))
     _require(not missing, path, f"metadata lacks {', '.join(missing)}")
     last = meta["round"]
     _require(
-        isinstance(last, int) and not isinstance(last, bool) and last >= 0, path,
+        isinstance(last, int) and not isinstance(last, bool) and last >= 0,
+        path,
         f"round must be an integer >= 0, got {last!r}",
     )
     _require(isinstance(meta["run_key"], str), path, "run_key must be a string")
     _require(_is_number(meta["elapsed_seconds"]), path, "elapsed_seconds must be a number")
     _require(isinstance(meta["identity"], dict), path, "identity must be a JSON object")
-    _require(meta["initial"] is None or isinstance(meta["initial"], dict), path,
-             "initial must be null or a JSON object")
+    _require(
+        meta["initial"] is None or isinstance(meta["initial"], dict), path, "initial must be null or a JSON object"
+    )
     rounds = meta["rounds"]
-    _require(isinstance(rounds, list) and all(isinstance(r, dict) for r in rounds), path,
-             "rounds must be a list of JSON objects")
+    _require(
+        isinstance(rounds, list) and all(isinstance(r, dict) for r in rounds),
+        path,
+        "rounds must be a list of JSON objects",
+    )
     layout = meta["layout"]
-    _require(isinstance(layout, dict) and _is_str_list(layout.get("arrays"))
-             and isinstance(layout.get("strategy"), dict), path,
-             "layout must hold a list of array names and a strategy object")
+    _require(
+        isinstance(layout, dict) and _is_str_list(layout.get("arrays")) and isinstance(layout.get("strategy"), dict),
+        path,
+        "layout must hold a list of array names and a strategy object",
+    )
     for attr, spec in layout["strategy"].items():
-        _require(isinstance(spec, dict) and spec.get("kind") in ("dict", "list")
-                 and _is_str_list(spec.get("names")), path,
-                 f"strategy state {attr!r} must have kind 'dict' or 'list' and a list of names")
+        _require(
+            isinstance(spec, dict) and spec.get("kind") in ("dict", "list") and _is_str_list(spec.get("names")),
+            path,
+            f"strategy state {attr!r} must have kind 'dict' or 'list' and a list of names",
+        )
 
 
 def _array(path: Path, data: Any, key: str) -> np.ndarray:
@@ -163,8 +190,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, 
     with np.load(path, allow_pickle=False) as data:
         _require(_META in data.files, path, "lacks its metadata entry")
         raw_meta = data[_META]
-        _require(raw_meta.dtype.kind == "U" and raw_meta.ndim == 0, path,
-                 "metadata entry is not a JSON string")
+        _require(raw_meta.dtype.kind == "U" and raw_meta.ndim == 0, path, "metadata entry is not a JSON string")
         meta = json.loads(str(raw_meta))
         _check_meta(path, meta)
         layout = meta["layout"]

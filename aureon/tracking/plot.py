@@ -13,9 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from aureon.tracking.records import RoundRecord  # noqa: E402
 
 
-def plot_rounds(
-    rounds: Sequence[RoundRecord], path: Path, *, initial: dict[str, float] | None = None
-) -> None:
+def plot_rounds(rounds: Sequence[RoundRecord], path: Path, *, initial: dict[str, float] | None = None) -> None:
     """Accuracy (left axis) and max client epsilon (right axis) per round."""
     xs = [r.round for r in rounds]
     accs = [r.test_accuracy for r in rounds]

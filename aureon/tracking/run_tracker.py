@@ -78,8 +78,7 @@ class RunTracker:
         self.writer.add_scalar("test/accuracy", accuracy, 0)
         self.writer.add_scalar("test/loss", loss, 0)
         self.console.print(
-            f"[bold]round {0:>3}/{self.num_rounds}[/]  acc {accuracy:.4f}  loss {loss:.4f}"
-            "  (initial model)",
+            f"[bold]round {0:>3}/{self.num_rounds}[/]  acc {accuracy:.4f}  loss {loss:.4f}  (initial model)",
             soft_wrap=True,
         )
         self._write_results()

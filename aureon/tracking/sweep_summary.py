@@ -31,9 +31,7 @@ def summarize_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
         overrides_file = results_path.parent / ".hydra" / "overrides.yaml"
         overrides = (
             " ".join(
-                line.removeprefix("- ").strip()
-                for line in overrides_file.read_text().splitlines()
-                if line.strip()
+                line.removeprefix("- ").strip() for line in overrides_file.read_text().splitlines() if line.strip()
             )
             if overrides_file.is_file()
             else ""

@@ -92,7 +92,10 @@ def _train(
         loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, generator=generator)
     else:
         parts = private.attach(
-            model=model, optimizer=optimizer, criterion=criterion, dataset=dataset,
+            model=model,
+            optimizer=optimizer,
+            criterion=criterion,
+            dataset=dataset,
             batch_size=config.batch_size,
         )
         trainable, optimizer, criterion, loader = parts.module, parts.optimizer, parts.criterion, parts.loader
@@ -118,9 +121,7 @@ def _train(
 
 
 @torch.no_grad()
-def evaluate_model(
-    model: nn.Module, x: np.ndarray, y: np.ndarray, *, batch_size: int = 1024
-) -> EvalResult:
+def evaluate_model(model: nn.Module, x: np.ndarray, y: np.ndarray, *, batch_size: int = 1024) -> EvalResult:
     """Mean cross-entropy and accuracy of ``model`` on (x, y)."""
     model.eval()
     total_loss, correct = 0.0, 0
