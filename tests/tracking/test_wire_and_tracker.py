@@ -27,13 +27,10 @@ def test_wire_bytes_track_the_payload_and_include_the_overhead() -> None:
 
 
 @pytest.mark.usefixtures("server_identity")
-def test_wire_bytes_equal_the_sum_of_flowers_serialized_objects() -> None:
-    from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
-
-    message = _message(2_500)
-    objects = get_all_nested_objects(message)
-    assert message_wire_bytes(message) == sum(len(o.deflate()) for o in objects.values())
-    assert len(objects) >= 4  # message, record dict, array record, array (+ chunks)
+def test_wire_bytes_are_the_payload_plus_a_small_envelope() -> None:
+    """Independent bounds: 2,500 float32 are 10,000 bytes; Flower's envelope adds well under 2 KiB."""
+    wire = message_wire_bytes(_message(2_500))
+    assert 10_000 < wire < 10_000 + 2_048
 
 
 def _round(n: int, accuracy: float, eps: float) -> RoundRecord:
