@@ -18,8 +18,10 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock
 
 setup: $(VENV)/.installed
 
+# The default run: DP-SGD at epsilon 2 on 5k MNIST digits; only AUREON's rows and summary
+# (OVERRIDES="verbose=true" shows Flower's, Ray's and the libraries' logs too).
 run: setup
-	$(BIN)/python -m simulations.run $(OVERRIDES)
+	@$(BIN)/python -m simulations.run $(OVERRIDES)
 
 sweep: setup
 	$(BIN)/python -m simulations.run -m privacy.target_epsilon=0.5,1,2,4 strategy=fedavg,fedprox $(OVERRIDES)

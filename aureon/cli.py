@@ -13,15 +13,19 @@ A plain ``main(argv) -> int`` command::
         sys.exit(run_cli(main))
 
 A Hydra task function (Hydra parses ``sys.argv`` itself and turns exceptions
-into exit code 1)::
+into exit code 1 with a page of its own; ``run_hydra`` makes its composition
+errors, such as an unknown group option or a value of the wrong type, one line
+and exit code 2 as well)::
 
     @hydra.main(...)
     def main(cfg):
         return exit_on_error(lambda: work(cfg))
 
     if __name__ == "__main__":
-        take_debug_flag(sys.argv)
-        main()
+        run_hydra(main)
+
+This module imports nothing heavy: a command reports a bad value before it
+loads torch or Flower.
 """
 
 from __future__ import annotations
@@ -32,12 +36,22 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from aureon.exceptions import AureonError, one_line
+from aureon.exceptions import AureonError, ConfigError, one_line
 
 DEBUG_ENV = "AUREON_DEBUG"
 DEBUG_FLAG = "--debug"
 EXIT_ERROR = 2
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (AureonError, OSError)
+# Set, Hydra re-raises its errors instead of printing them and exiting 1 (hydra._internal.utils).
+HYDRA_FULL_ERROR = "HYDRA_FULL_ERROR"
+# Lines of Hydra's messages that help nobody on one line: where it searched, how to see more.
+# ("To append ... use +key=value" is no help: AUREON's schemas have no place for a new key.)
+_HYDRA_NOISE = (
+    "Config search path:",
+    "Set the environment variable",
+    "See https://hydra.cc",
+    "To append to your config",
+)
 
 T = TypeVar("T")
 
@@ -94,3 +108,61 @@ def run_cli(main: Callable[[list[str]], int | None], argv: Sequence[str] | None 
     except EXPECTED_ERRORS as error:
         return report(error)
     return 0 if code is None else code
+
+
+def hydra_error_message(error: BaseException) -> str:
+    """Hydra's multi-line composition error as one sentence that names the key or option.
+
+    The search path, the hint about ``HYDRA_FULL_ERROR`` and the ``schema_*``
+    entries of a group (AUREON's structured-config schemas, not choices) are left out.
+    """
+    lines: list[str] = []
+    for raw in str(error).splitlines():
+        line = raw.strip()
+        if not line or line.startswith(_HYDRA_NOISE[1:]):
+            continue
+        if line.startswith(_HYDRA_NOISE[0]):
+            break
+        if raw.startswith("\t") and lines:
+            if not line.startswith("schema_"):
+                lines[-1] += f" {line}" if lines[-1].endswith(":") else f", {line}"
+            continue
+        lines.append(line)
+    message = "; ".join(lines)
+    cause = error.__cause__
+    if cause is not None:
+        details = [
+            line.strip()
+            for line in str(cause).splitlines()
+            if line.strip() and not line.strip().startswith(("object_type=", "reference_type="))
+        ]
+        message = f"{message.rstrip('.')}: {'; '.join(details)}" if details else message
+    override = getattr(error, "override", None)
+    if override:
+        message = f"cannot parse the override {override!r}: {message}"
+    return message
+
+
+def run_hydra(main: Callable[[], object]) -> None:
+    """Run a ``@hydra.main`` function as an AUREON command.
+
+    ``--debug`` is taken from ``sys.argv``; Hydra's own errors (an unknown group
+    option, a key the schema lacks, a value of the wrong type, bad override syntax)
+    end the command like AUREON's: one ``error:`` line and ``SystemExit(2)``.
+    """
+    from hydra.errors import HydraException
+
+    take_debug_flag(sys.argv)
+    previous = os.environ.get(HYDRA_FULL_ERROR)
+    os.environ[HYDRA_FULL_ERROR] = "1"
+    try:
+        main()
+    except HydraException as error:
+        wrapped = ConfigError(hydra_error_message(error))
+        wrapped.__cause__ = error
+        raise SystemExit(report(wrapped)) from None
+    finally:
+        if previous is None:
+            os.environ.pop(HYDRA_FULL_ERROR, None)
+        else:
+            os.environ[HYDRA_FULL_ERROR] = previous

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from aureon.exceptions import AureonError
@@ -38,6 +39,11 @@ def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = PUBLIC_MODE
     Refuses to write through a symlink at ``path``. ``mode`` is applied when the
     temporary file is created, so a secret is never readable by others.
     """
+    return atomic_write_chunks(path, (data,), mode=mode)
+
+
+def atomic_write_chunks(path: Path | str, chunks: Iterable[bytes | memoryview], *, mode: int = PUBLIC_MODE) -> Path:
+    """``atomic_write_bytes`` for content made piece by piece, too large to hold in memory at once."""
     target = Path(path)
     if target.is_symlink():
         raise UnsafeFileError(f"{target}: is a symlink; refusing to write through it")
@@ -48,7 +54,8 @@ def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = PUBLIC_MODE
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), mode)  # the umask may have narrowed it; never widen a secret
-            handle.write(data)
+            for chunk in chunks:
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)

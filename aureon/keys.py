@@ -16,21 +16,29 @@ SECAGG_SETUP_RECORD = "secagg-setup"  # stage-0 parameters for keys advertised a
 SECAGG_SHARE_KEYS_RECORD = "secagg-share-keys"  # next round's stage-2 request, with an unmask request
 SECAGG_SHARES_RECORD = "secagg-shares"  # next round's stage-2 reply, with an unmask reply
 
-# ConfigRecord keys sent by the server
+# ConfigRecord keys sent by the server (what AUREON's client honours: aureon/federated/train_request.py)
 SERVER_ROUND = "server-round"
 PROXIMAL_MU = "proximal-mu"  # set by Flower's FedProx
+NUM_ROUNDS = "num-rounds"  # rounds the client's DP plan spreads its target epsilon over
+LR = "lr"  # this round's learning rate (Flower's customary train config)
+LOCAL_EPOCHS = "local-epochs"  # this round's local epochs (Flower's customary train config)
 
 # ConfigRecord keys describing a compressed ArrayRecord (either direction)
 CODEC = "codec"
 PAYLOAD_KIND = "payload"  # "weights" (server to client) or "delta" (client to server)
 
-# MetricRecord keys sent back by clients
+# MetricRecord keys sent back by clients (Flower's hyphenated names). A reply is identified by
+# its message's source node (``msg.metadata.src_node_id``), never by a metric.
 NUM_EXAMPLES = "num-examples"
 TRAIN_LOSS = "train-loss"
 EPSILON = "epsilon"
-PARTITION_ID = "partition-id"
 EVAL_LOSS = "eval-loss"
 EVAL_ACCURACY = "eval-accuracy"
+
+# ConfigRecord a client may add to its train reply: a label for people reading results.json
+# (AUREON's client names its partition), never its identity, which is the source node
+CLIENT_LABEL = "aureon-client"
+LABEL_PARTITION_ID = "partition-id"
 
 # Node config keys provided by Flower (simulation and SuperNode)
 NODE_PARTITION_ID = "partition-id"

@@ -68,7 +68,7 @@ def _per_client(results: dict[str, Any]) -> dict[str, float]:
     totals: dict[int, list[int]] = {}
     for record in results["rounds"]:
         for client in record["clients"]:
-            up_down = totals.setdefault(client["partition_id"], [0, 0])
+            up_down = totals.setdefault(client["node_id"], [0, 0])
             up_down[0] += client["bytes_up"]
             up_down[1] += client["bytes_down"]
     n = max(len(totals), 1)

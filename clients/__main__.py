@@ -92,12 +92,6 @@ def main(argv: list[str]) -> int:
         return _keygen(argv[1:])
     if argv[:1] == ["ledger"]:
         return _ledger(argv[1:])
-    from aureon.federated.client_state import default_state_dir
-    from aureon.launch.deploy import join
-    from aureon.launch.processes import free_port
-    from aureon.launch.superlink import INSECURE_WARNING
-    from aureon.launch.supernode import SuperNodeSpec
-
     parser = argparse.ArgumentParser(prog="python -m clients", description="Join a federation as one client.")
     parser.add_argument("--partition-id", type=int, required=True)
     parser.add_argument("--num-partitions", type=int, required=True)
@@ -138,9 +132,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("overrides", nargs="*", help="this client's Hydra overrides, e.g. data.path=/data/mnist")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    floor = _privacy_floor(args)  # a bad floor is reported before Flower and the launchers load
+    from aureon.federated.client_state import default_state_dir
+    from aureon.launch.deploy import join
+    from aureon.launch.processes import free_port
+    from aureon.launch.superlink import INSECURE_WARNING
+    from aureon.launch.supernode import SuperNodeSpec
+
     if args.insecure:
         print(INSECURE_WARNING, file=sys.stderr)
-    floor = _privacy_floor(args)
     state_dir = (args.state_dir or default_state_dir(args.partition_id)).resolve()
     spec = SuperNodeSpec(
         superlink=args.server,

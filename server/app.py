@@ -1,18 +1,13 @@
-"""The ServerApp that ``flwr run .`` starts: config from conf/ plus run_config overrides."""
+"""The ServerApp that ``flwr run .`` starts: config from conf/ plus run_config overrides.
+
+Started without a run_config ``overrides`` entry (``run_simulation``, another
+project's run), it stops with one ConfigError naming what is missing instead
+of running on conf/'s defaults; ``aureon.server_app(config)`` is the app to
+use there.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from aureon.federated.apps import default_run_dir, make_server_app, run_config_source
 
-from flwr.app import Context
-
-from aureon.federated.apps import make_server_app
-from aureon.launch.run_config import config_from_run_config, run_dir_from_run_config
-
-
-def _run_dir(context: Context) -> Path:
-    chosen = run_dir_from_run_config(context.run_config)
-    return Path(chosen) if chosen else Path("outputs") / "flwr" / str(context.run_id)
-
-
-app = make_server_app(lambda ctx: config_from_run_config(ctx.run_config), _run_dir)
+app = make_server_app(run_config_source(client=False), default_run_dir)

@@ -23,7 +23,6 @@ from omegaconf.errors import OmegaConfBaseException
 from aureon.cli import run_cli
 from aureon.config import ModelCompressionJob
 from aureon.exceptions import AureonError
-from aureon.model_compression.model_job import compress_run, markdown
 
 
 def parse(argv: list[str]) -> ModelCompressionJob:
@@ -49,6 +48,9 @@ def compress_command(argv: list[str]) -> int:
         print(__doc__)
         return 0
     job = parse(argv)
+    # Arguments valid: only now torch and the compression code load.
+    from aureon.model_compression.model_job import compress_run, markdown
+
     result = compress_run(job)
     print(markdown(result))
     print(f"wrote {result['model_file']} and compression_{job.method}.json/.md in {job.run_dir}")

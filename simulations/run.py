@@ -4,38 +4,65 @@ Examples::
 
     python -m simulations.run num_clients=10 num_rounds=8 strategy=fedprox
     python -m simulations.run -m privacy.target_epsilon=0.5,1,2,4 strategy=fedavg,fedprox
+    python -m simulations.run verbose=true      # Flower's, Ray's and libraries' logs too
 
-A bad config value or input file ends the command with one line on stderr
-(``error: ...``) and exit code 2; ``--debug`` or ``AUREON_DEBUG=1`` adds the traceback.
+A bad config value, an unknown group option or a bad input file ends the
+command with one line on stderr (``error: ...``) and exit code 2, within a
+second or two: the config is composed and validated before torch, Flower and
+Ray are imported. ``--debug`` or ``AUREON_DEBUG=1`` adds the traceback.
 """
 
 from __future__ import annotations
 
 import math
-import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from aureon.cli import exit_on_error, take_debug_flag
-from aureon.config import register_configs, to_typed
-from aureon.federated.resume import preflight
-from aureon.launch.simulation import run_experiment
+from aureon.cli import exit_on_error, run_hydra
+from aureon.config import AureonConfig, register_configs, to_typed
 
 register_configs()
 
 
+def summary(config: AureonConfig, results: dict[str, Any], *, seconds: float, results_path: Path) -> str:
+    """The closing lines: accuracy, the privacy guarantee it was reached under, time, where the files are."""
+    final = results.get("final") or {}
+    accuracy = final.get("test_accuracy")
+    head = f"test accuracy {accuracy:.2%}" if accuracy is not None else "no test accuracy"
+    rounds = results.get("rounds_completed")
+    parts = [f"done: {head} after {rounds} round{'' if rounds == 1 else 's'} with {config.num_clients} clients"]
+    privacy = results.get("privacy") or {}
+    epsilon = final.get("epsilon_max")
+    if epsilon is not None and privacy.get("delta") is not None:
+        parts.append(f"{privacy.get('kind', 'DP')}: epsilon {epsilon:.3f}, delta {privacy['delta']:g}")
+    parts.append(f"{seconds:.1f} s")
+    return "; ".join(parts) + f"\nresults: {results_path}"
+
+
 def run(cfg: DictConfig) -> float:
     """Validate the config, read its input files, run, and return the final test accuracy."""
+    started = time.perf_counter()
     config = to_typed(cfg)
+    # Valid: only now the heavy part (Ray, torch, Flower), Ray starting while the rest loads.
+    from aureon.launch.quiet import quiet_run
+    from aureon.launch.ray_runtime import RayStart
+
+    quiet_run(verbose=config.verbose)
+    ray = RayStart(config) if config.strategy.federated else None
+
+    from aureon.federated.resume import preflight
+    from aureon.launch.simulation import run_experiment
+
     preflight(config)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    results = run_experiment(config, run_dir)
-    final = results["final"] or {}
-    print(f"results: {run_dir / 'results.json'}")
-    accuracy = final.get("test_accuracy", 0.0)
+    results = run_experiment(config, run_dir, ray=ray)
+    print(summary(config, results, seconds=time.perf_counter() - started, results_path=run_dir / "results.json"))
+    accuracy = (results.get("final") or {}).get("test_accuracy", 0.0)
     return math.nan if accuracy is None else float(accuracy)
 
 
@@ -46,5 +73,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    take_debug_flag(sys.argv)
-    main()
+    run_hydra(main)

@@ -1,38 +1,36 @@
-"""Config composition for every group, and clear errors for bad values."""
+"""Config composition and clear errors for bad values (every option: tests/test_registry.py)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from aureon.config import GROUPS, AureonConfig, TrainConfig, register_configs, to_typed
+from aureon.config import (
+    FeatureLinearConfig,
+    FeaturesConfig,
+    FedAvgConfig,
+    ScatteringFeaturesConfig,
+    TrainConfig,
+    check_aggregation,
+    check_model_inputs,
+    register_configs,
+    scattering_maps,
+    to_typed,
+)
+from aureon.config.registry import REGISTRY
 from aureon.exceptions import AureonError, ConfigError
 from aureon.launch.run_config import compose_config, config_from_run_config
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-# Bulyan tolerates f Byzantine clients only with >= 4f + 3 of them (f = 1 by default)
-NEEDS_MORE_CLIENTS = {
-    ("strategy", "bulyan"): ["num_clients=7"],
-    ("model", "feature_linear"): ["features=scattering"],  # it needs feature maps
-}
-
-
-@pytest.mark.parametrize(
-    ("group", "option"),
-    [(g, o) for g, options in GROUPS.items() for o in options if (g, o) != ("dataset", "mnist")],
-)
-def test_every_group_option_composes_to_its_schema(group: str, option: str) -> None:
-    config = compose_config([f"{group}={option}", *NEEDS_MORE_CLIENTS.get((group, option), [])])
-    assert isinstance(config, AureonConfig)
-    assert isinstance(getattr(config, group), GROUPS[group][option])
 
 
 def test_mnist_option_composes_with_a_real_folder(tiny_mnist_dir: Path) -> None:
@@ -77,7 +75,7 @@ def test_run_config_overrides_compose_the_same_config() -> None:
 def test_train_defaults_live_in_the_dataclass() -> None:
     """conf/config.yaml sets no train values: a composed run trains with TrainConfig's defaults."""
     assert compose_config([]).train == TrainConfig()
-    assert (TrainConfig().batch_size, TrainConfig().lr, TrainConfig().momentum) == (32, 0.05, 0.9)
+    assert (TrainConfig().batch_size, TrainConfig().lr, TrainConfig().momentum) == (128, 0.5, 0.5)
 
 
 @pytest.mark.parametrize(
@@ -143,3 +141,66 @@ def test_cli_stops_before_training_with_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "error: num_clients must be an integer >= 1, got 0" in result.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+# ----------------------------------------- each option answers for itself (no class lists)
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["privacy=dp_sgd", "privacy.enabled=false"], "true for privacy=dp_sgd (choose privacy=none), got False"),
+        (["privacy=none", "privacy.enabled=true"], "false for privacy=none (choose privacy=dp_sgd), got True"),
+    ],
+)
+def test_privacy_enabled_cannot_contradict_the_chosen_option(overrides: list[str], expected: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^privacy.enabled must be {re.escape(expected)}"):
+        compose_config(overrides)
+
+
+def test_the_privacy_switch_hands_over_the_dp_settings() -> None:
+    on = compose_config(["privacy=dp_sgd", "privacy.target_epsilon=3"]).privacy
+    assert on.enabled and on.dp_sgd() is on
+    off = compose_config(["privacy=none"]).privacy
+    assert not off.enabled and off.dp_sgd() is None
+
+
+def test_the_strategies_that_need_each_update_are_the_robust_ones() -> None:
+    per_update = {name for name, o in REGISTRY.options("strategy").items() if o.schema.aggregates_per_update}
+    assert per_update == {"krum", "multikrum", "bulyan", "fedmedian", "fedtrimmedavg"}
+
+
+@dataclass
+class _ClippedMeanConfig(FedAvgConfig):
+    """A strategy added later: it looks at each update, and says so itself."""
+
+    aggregates_per_update: ClassVar[bool] = True
+    name: str = "clippedmean"
+
+
+def test_a_new_strategy_that_needs_each_update_is_refused_with_secure_aggregation() -> None:
+    config = compose_config(["secure_aggregation=secagg_plus", "num_clients=5"])
+    check_aggregation(config)
+    with pytest.raises(ConfigError) as error:
+        check_aggregation(replace(config, strategy=_ClippedMeanConfig()))
+    assert str(error.value).startswith(
+        "strategy must be a mean-based strategy (fedavg, fedprox, fedadam) with secure_aggregation=secagg_plus"
+    )
+    assert "got 'clippedmean'" in str(error.value)
+
+
+@dataclass
+class _TripleFeaturesConfig(FeaturesConfig):
+    """A feature transform added later: three maps per channel, declared by the transform."""
+
+    name: str = "triple"
+
+    def maps_per_channel(self) -> int:
+        return 3
+
+
+def test_a_new_feature_transform_tells_the_model_rule_its_maps() -> None:
+    config = compose_config(["features=scattering", "model=feature_linear", "model.groups=27"])
+    assert config.features.maps_per_channel() == scattering_maps(2, 8) == 81
+    assert ScatteringFeaturesConfig(J=3, orientations=4).maps_per_channel() == 1 + 3 * 4 + 16 * 3
+    check_model_inputs(replace(config, features=_TripleFeaturesConfig(), model=FeatureLinearConfig(groups=3)))
+    with pytest.raises(ConfigError, match=r"^model.groups must be a divisor of the 3 input maps that features=triple"):
+        check_model_inputs(replace(config, features=_TripleFeaturesConfig()))

@@ -18,9 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.integration
 def test_two_client_dp_simulation_learns_and_writes_its_run_directory(tmp_path: Path) -> None:
-    config = compose_config(
-        ["dataset=digits", "num_clients=2", "num_rounds=2", "train.batch_size=32"]
-    )
+    config = compose_config(["dataset=digits", "num_clients=2", "num_rounds=2", "train.batch_size=32"])
     results = run_experiment(config, tmp_path)
 
     assert results["finished"] and results["rounds_completed"] == 2
@@ -31,9 +29,13 @@ def test_two_client_dp_simulation_learns_and_writes_its_run_directory(tmp_path: 
     rounds = results["rounds"]
     assert [r["round"] for r in rounds] == [1, 2]
     for record in rounds:
+        # clients are known by node; AUREON's client labels its partition for readers
+        assert len({c["node_id"] for c in record["clients"]}) == 2
+        assert sorted(c["partition_id"] for c in record["clients"]) == [0, 1]
         assert sorted(record["epsilon_per_client"]) == ["0", "1"]
         assert all(c["bytes_up"] > 0 and c["bytes_down"] > 0 for c in record["clients"])
         assert record["seconds"] > 0
+    assert results["privacy"]["clients_without_guarantee"] == []  # every client reported its epsilon
     eps_1, eps_2 = rounds[0]["epsilon_max"], rounds[1]["epsilon_max"]
     assert 0 < eps_1 < eps_2 <= config.privacy.target_epsilon * 1.01
 
@@ -46,9 +48,7 @@ def test_two_client_dp_simulation_learns_and_writes_its_run_directory(tmp_path: 
 
 @pytest.mark.integration
 def test_centralized_baseline_writes_the_same_outputs(tmp_path: Path) -> None:
-    config = compose_config(
-        ["dataset=digits", "strategy=centralized", "num_rounds=2", "train.batch_size=32"]
-    )
+    config = compose_config(["dataset=digits", "strategy=centralized", "num_rounds=2", "train.batch_size=32"])
     results = run_experiment(config, tmp_path)
     assert results["mode"] == "centralized"
     assert results["final"]["test_accuracy"] > results["initial"]["test_accuracy"] + 0.2

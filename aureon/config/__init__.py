@@ -24,7 +24,7 @@ from aureon.config.compression import (
 )
 from aureon.config.dataset import DatasetConfig, DigitsConfig, MnistConfig, MnistSubsetConfig
 from aureon.config.deployment import DeploymentConfig
-from aureon.config.features import FeaturesConfig, NoFeaturesConfig, ScatteringFeaturesConfig
+from aureon.config.features import FeaturesConfig, NoFeaturesConfig, ScatteringFeaturesConfig, scattering_maps
 from aureon.config.model import CnnConfig, FeatureLinearConfig, LogRegConfig, MlpConfig, ModelConfig
 from aureon.config.model_compression_job import (
     MODEL_COMPRESSION_METHODS,
@@ -33,7 +33,7 @@ from aureon.config.model_compression_job import (
 )
 from aureon.config.partition import DirichletPartitionConfig, IidPartitionConfig, PartitionConfig
 from aureon.config.privacy import DpSgdConfig, NoPrivacyConfig, PrivacyConfig
-from aureon.config.rules import check_aggregation, check_model_inputs, sampled_clients, scattering_maps
+from aureon.config.rules import check_aggregation, check_model_inputs, sampled_clients
 from aureon.config.run import MAX_NUM_ROUNDS, AureonConfig
 from aureon.config.secure_aggregation import (
     NoSecureAggregationConfig,
@@ -43,7 +43,6 @@ from aureon.config.secure_aggregation import (
 from aureon.config.simulation import SimulationConfig
 from aureon.config.store import GROUPS, register_configs, to_typed, to_yaml
 from aureon.config.strategy import (
-    PER_UPDATE_STRATEGIES,
     BulyanConfig,
     CentralizedConfig,
     FedAdamConfig,
@@ -105,7 +104,6 @@ __all__ = [
     "NoPrivacyConfig",
     "NoSecureAggregationConfig",
     "NormBoundConfig",
-    "PER_UPDATE_STRATEGIES",
     "PartitionConfig",
     "PrivacyConfig",
     "QUANTIZATION_SCHEMES",

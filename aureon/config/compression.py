@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from omegaconf import MISSING
 
 from aureon.config.base import require
+from aureon.config.registry import register
 
 UPLOAD_CODECS = ("none", "fp16", "int8", "topk")
 DOWNLOAD_CODECS = ("none", "fp16", "int8")
@@ -55,11 +56,13 @@ class CompressionConfig:
         )
 
 
+@register("compression", "none")
 @dataclass
 class NoCompressionConfig(CompressionConfig):
     name: str = "none"
 
 
+@register("compression", "fp16")
 @dataclass
 class Fp16CompressionConfig(CompressionConfig):
     name: str = "fp16"
@@ -67,6 +70,7 @@ class Fp16CompressionConfig(CompressionConfig):
     download: str = "fp16"
 
 
+@register("compression", "int8")
 @dataclass
 class Int8CompressionConfig(CompressionConfig):
     name: str = "int8"
@@ -74,6 +78,7 @@ class Int8CompressionConfig(CompressionConfig):
     download: str = "int8"
 
 
+@register("compression", "topk")
 @dataclass
 class TopKCompressionConfig(CompressionConfig):
     name: str = "topk"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from omegaconf import MISSING
 
 from aureon.config.base import require
+from aureon.config.registry import register
 
 
 @dataclass
@@ -16,11 +17,13 @@ class PartitionConfig:
     name: str = MISSING
 
 
+@register("partition", "iid", builder="aureon.data.partition.iid_partitioner")
 @dataclass
 class IidPartitionConfig(PartitionConfig):
     name: str = "iid"
 
 
+@register("partition", "dirichlet", builder="aureon.data.partition.dirichlet_partitioner")
 @dataclass
 class DirichletPartitionConfig(PartitionConfig):
     name: str = "dirichlet"

@@ -1,4 +1,4 @@
-"""Checks that span groups, and the arithmetic they need (sampled clients, scattering maps)."""
+"""Checks that span groups, each asking the options involved (no table of option classes here)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 from aureon.config.base import require
-from aureon.config.features import ScatteringFeaturesConfig
-from aureon.config.model import FeatureLinearConfig
-from aureon.config.strategy import PER_UPDATE_STRATEGIES
+from aureon.config.registry import REGISTRY
 
 if TYPE_CHECKING:
     from aureon.config.run import AureonConfig
@@ -19,32 +17,22 @@ def sampled_clients(config: AureonConfig) -> int:
     return max(1, math.ceil(config.strategy.fraction_train * config.num_clients))
 
 
-def scattering_maps(J: int, orientations: int) -> int:
-    """Maps per image channel a scattering transform gives: 1 + JL + L^2 J(J-1)/2."""
-    return 1 + J * orientations + orientations**2 * J * (J - 1) // 2
-
-
 def check_model_inputs(config: AureonConfig) -> None:
     """Models that expect feature maps get them (every dataset here is grayscale)."""
-    if not isinstance(config.model, FeatureLinearConfig):
-        return
     features = config.features
-    maps = scattering_maps(features.J, features.orientations) if isinstance(features, ScatteringFeaturesConfig) else 1
-    require(
-        config.model.groups >= 1 and maps % config.model.groups == 0,
-        "model.groups",
-        config.model.groups,
-        f"a divisor of the {maps} input maps that features={features.name} gives "
-        "(model=feature_linear is meant for features=scattering)",
-    )
+    config.model.check_input_maps(features.maps_per_channel(), source=f"features={features.name}")
+
+
+def _mean_based_strategies() -> list[str]:
+    """The federated strategies that need only the sum of the updates (what secure aggregation gives)."""
+    defaults = {name: option.schema() for name, option in REGISTRY.options("strategy").items()}
+    return [name for name, strategy in defaults.items() if strategy.federated and not strategy.aggregates_per_update]
 
 
 def check_aggregation(config: AureonConfig) -> None:
     """Rules that span groups: robust strategies, faults, and what secure aggregation excludes."""
     sampled = sampled_clients(config)
-    check_sampled = getattr(config.strategy, "check_sampled", None)
-    if check_sampled is not None:
-        check_sampled(sampled)
+    config.strategy.check_sampled(sampled)
     for partition in config.faults.byzantine_partitions:
         require(
             0 <= partition < config.num_clients,
@@ -69,10 +57,10 @@ def check_aggregation(config: AureonConfig) -> None:
         "'none' with strategy=centralized: nothing is aggregated",
     )
     require(
-        not isinstance(config.strategy, PER_UPDATE_STRATEGIES),
+        not config.strategy.aggregates_per_update,
         "strategy",
         config.strategy.name,
-        f"a mean-based strategy (fedavg, fedprox, fedadam) with secure_aggregation={secure.name}: "
+        f"a mean-based strategy ({', '.join(_mean_based_strategies())}) with secure_aggregation={secure.name}: "
         "robust aggregators need every update in the clear, the server only learns their sum",
     )
     require(

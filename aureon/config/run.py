@@ -31,7 +31,7 @@ class AureonConfig:
     """The whole run. Group choices live in conf/config.yaml's defaults list."""
 
     num_clients: int = 5
-    num_rounds: int = 5
+    num_rounds: int = 3
     seed: int = 0
     dataset: DatasetConfig = MISSING
     model: ModelConfig = MISSING
@@ -49,6 +49,9 @@ class AureonConfig:
     faults: FaultsConfig = field(default_factory=FaultsConfig)
     deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
     resume: str | None = None  # a run directory to continue from its last checkpoint
+    # Show Flower's, Ray's, Hydra's and third-party libraries' log lines and warnings too
+    # (otherwise the terminal shows AUREON's progress rows and summary only).
+    verbose: bool = False
 
     def validate(self) -> None:
         require(self.num_clients >= 1, "num_clients", self.num_clients, "an integer >= 1")

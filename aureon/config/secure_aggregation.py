@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from omegaconf import MISSING
 
+from aureon.config.registry import register
+
 if TYPE_CHECKING:
     from aureon.secagg.params import SecAggSettings
 
@@ -19,11 +21,13 @@ class SecureAggregationConfig:
     enabled: bool = False
 
 
+@register("secure_aggregation", "none")
 @dataclass
 class NoSecureAggregationConfig(SecureAggregationConfig):
     name: str = "none"
 
 
+@register("secure_aggregation", "secagg_plus")
 @dataclass
 class SecAggPlusConfig(SecureAggregationConfig):
     """SecAgg+ (Bell et al., 2020); with ``num_shares: 0`` it is SecAgg (Bonawitz et al., 2017).

@@ -15,7 +15,6 @@ class SimulationConfig:
     client_gpus: float = 0.0
     ray_address: str | None = None  # "auto" joins an existing Ray cluster
     round_timeout: float = 3600.0
-    verbose: bool = False
 
     def validate(self) -> None:
         require(self.client_cpus > 0, "simulation.client_cpus", self.client_cpus, "> 0")

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from omegaconf import MISSING
 
 from aureon.config.base import require
+from aureon.config.registry import register
 
 
 @dataclass
 class StrategyConfig:
     """A server strategy. ``federated`` is False only for the centralized baseline."""
+
+    # True for strategies that look at each update (robust aggregators): secure
+    # aggregation, which shows the server only the sum, cannot serve them.
+    aggregates_per_update: ClassVar[bool] = False
 
     name: str = MISSING
     federated: bool = True
@@ -25,12 +31,17 @@ class StrategyConfig:
             "in (0, 1]",
         )
 
+    def check_sampled(self, sampled: int) -> None:
+        """Refuse a round of ``sampled`` clients too small for this strategy's guarantee."""
 
+
+@register("strategy", "fedavg", builder="aureon.strategies.build.fedavg")
 @dataclass
 class FedAvgConfig(StrategyConfig):
     name: str = "fedavg"
 
 
+@register("strategy", "fedprox", builder="aureon.strategies.build.fedprox")
 @dataclass
 class FedProxConfig(StrategyConfig):
     name: str = "fedprox"
@@ -41,6 +52,7 @@ class FedProxConfig(StrategyConfig):
         require(self.proximal_mu >= 0, "strategy.proximal_mu", self.proximal_mu, ">= 0")
 
 
+@register("strategy", "fedadam", builder="aureon.strategies.build.fedadam")
 @dataclass
 class FedAdamConfig(StrategyConfig):
     name: str = "fedadam"
@@ -57,6 +69,7 @@ class FedAdamConfig(StrategyConfig):
         require(self.tau > 0, "strategy.tau", self.tau, "> 0")
 
 
+@register("strategy", "centralized")
 @dataclass
 class CentralizedConfig(StrategyConfig):
     """Pool every client's data and train one model: the baseline for a federated run."""
@@ -66,9 +79,12 @@ class CentralizedConfig(StrategyConfig):
 
 
 # ---------------------------------------------------- robust strategies (Flower's)
+@register("strategy", "krum", builder="aureon.strategies.build.krum")
 @dataclass
 class KrumConfig(StrategyConfig):
     """Krum (Blanchard et al., 2017): keep the update closest to its n - f - 2 nearest others."""
+
+    aggregates_per_update: ClassVar[bool] = True
 
     name: str = "krum"
     num_malicious_nodes: int = 1
@@ -92,6 +108,7 @@ class KrumConfig(StrategyConfig):
         )
 
 
+@register("strategy", "multikrum", builder="aureon.strategies.build.multikrum")
 @dataclass
 class MultiKrumConfig(KrumConfig):
     """Multi-Krum: average the ``num_nodes_to_select`` updates with the best Krum scores."""
@@ -118,6 +135,7 @@ class MultiKrumConfig(KrumConfig):
         )
 
 
+@register("strategy", "bulyan", builder="aureon.strategies.build.bulyan")
 @dataclass
 class BulyanConfig(KrumConfig):
     """Bulyan (El Mhamdi et al., 2018): Multi-Krum selection, then a trimmed median."""
@@ -134,16 +152,22 @@ class BulyanConfig(KrumConfig):
         )
 
 
+@register("strategy", "fedmedian", builder="aureon.strategies.build.fedmedian")
 @dataclass
 class FedMedianConfig(StrategyConfig):
     """Coordinate-wise median of the client models (Yin et al., 2018)."""
 
+    aggregates_per_update: ClassVar[bool] = True
+
     name: str = "fedmedian"
 
 
+@register("strategy", "fedtrimmedavg", builder="aureon.strategies.build.fedtrimmedavg")
 @dataclass
 class FedTrimmedAvgConfig(StrategyConfig):
     """Coordinate-wise mean after cutting a ``beta`` fraction from each tail (Yin et al., 2018)."""
+
+    aggregates_per_update: ClassVar[bool] = True
 
     name: str = "fedtrimmedavg"
     beta: float = 0.2
@@ -151,11 +175,3 @@ class FedTrimmedAvgConfig(StrategyConfig):
     def validate(self) -> None:
         super().validate()
         require(0.0 <= self.beta < 0.5, "strategy.beta", self.beta, "in [0, 0.5)")
-
-
-# Strategies that look at each update: secure aggregation would hide what they need.
-PER_UPDATE_STRATEGIES: tuple[type[StrategyConfig], ...] = (
-    KrumConfig,
-    FedMedianConfig,
-    FedTrimmedAvgConfig,
-)

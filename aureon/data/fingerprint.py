@@ -2,7 +2,8 @@
 
 It depends only on the client's own files (or, for a dataset that ships inside
 a package, on its name), never on anything the server sends: a new seed, run
-key or partitioning cannot give the same records a fresh privacy budget.
+key or partitioning cannot give the same records a fresh privacy budget. Which
+files a dataset reads is the dataset config's to say (``source_files``).
 """
 
 from __future__ import annotations
@@ -13,17 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from aureon.config import DatasetConfig
-from aureon.data.idx import MNIST_FILES, find_idx_file
 
 _CHUNK = 1 << 20
-
-
-def _source_files(config: DatasetConfig) -> list[Path]:
-    """The files the dataset's loader reads."""
-    folder = Path(str(config.path)).expanduser()
-    if config.name == "mnist":
-        return [find_idx_file(folder, stem) for stem in MNIST_FILES]
-    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else [folder]
 
 
 @lru_cache(maxsize=16)
@@ -42,7 +34,8 @@ def dataset_fingerprint(config: DatasetConfig) -> str:
 
     Cached per process by (path, size, mtime): simulated clients ask every round.
     """
-    if not config.path:
+    sources = config.source_files()
+    if sources is None:
         return f"builtin:{config.name}"
-    files = tuple((str(path), (stat := os.stat(path)).st_size, stat.st_mtime_ns) for path in _source_files(config))
+    files = tuple((str(path), (stat := os.stat(path)).st_size, stat.st_mtime_ns) for path in sources)
     return f"sha256:{_files_digest(files)}"

@@ -1,4 +1,8 @@
-"""Split a training set among clients with flwr-datasets' partitioners."""
+"""Split a training set among clients with flwr-datasets' partitioners.
+
+``build_partitioner`` dispatches through the config registry; ``iid_partitioner``
+and ``dirichlet_partitioner`` are the builders the partition configs name.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +13,31 @@ import numpy as np
 from datasets import Dataset as HFDataset
 from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner, Partitioner
 
-from aureon.config import DirichletPartitionConfig, PartitionConfig
+from aureon.config import DirichletPartitionConfig, IidPartitionConfig, PartitionConfig
+from aureon.config.registry import REGISTRY
 from aureon.exceptions import ConfigError
 
 
 def build_partitioner(config: PartitionConfig, num_partitions: int, seed: int) -> Partitioner:
     """The flwr-datasets partitioner a config names."""
-    if isinstance(config, DirichletPartitionConfig):
-        return DirichletPartitioner(
-            num_partitions=num_partitions,
-            partition_by="label",
-            alpha=config.alpha,
-            min_partition_size=config.min_partition_size,
-            self_balancing=config.self_balancing,
-            shuffle=True,
-            seed=seed,
-        )
-    if config.name == "iid":
-        return IidPartitioner(num_partitions=num_partitions)
-    raise ConfigError(f"partition.name must be one of ['dirichlet', 'iid'], got {config.name!r}")
+    return REGISTRY.build("partition", config, expect=Partitioner, num_partitions=num_partitions, seed=seed)
+
+
+def iid_partitioner(config: IidPartitionConfig, *, num_partitions: int, seed: int) -> IidPartitioner:
+    del config, seed  # flwr-datasets cuts contiguous equal shares; it takes no seed
+    return IidPartitioner(num_partitions=num_partitions)
+
+
+def dirichlet_partitioner(config: DirichletPartitionConfig, *, num_partitions: int, seed: int) -> DirichletPartitioner:
+    return DirichletPartitioner(
+        num_partitions=num_partitions,
+        partition_by="label",
+        alpha=config.alpha,
+        min_partition_size=config.min_partition_size,
+        self_balancing=config.self_balancing,
+        shuffle=True,
+        seed=seed,
+    )
 
 
 def partition_indices(labels: np.ndarray, config: PartitionConfig, num_partitions: int, seed: int) -> list[np.ndarray]:

@@ -1,5 +1,6 @@
 """Feature engineering: fixed transforms applied to a dataset before training."""
 
-from aureon.features.prepare import prepare_dataset
+from aureon.features.cache import take_rows
+from aureon.features.prepare import SPLITS, prepare_dataset
 
-__all__ = ["prepare_dataset"]
+__all__ = ["SPLITS", "prepare_dataset", "take_rows"]

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from aureon.config import AureonConfig, DpSgdConfig
+from aureon.config import AureonConfig
 from aureon.features import prepare_dataset
 from aureon.federated.server import new_tracker
 from aureon.models import build_model
@@ -24,7 +24,8 @@ SEED_STREAM = 1 << 30  # keeps the baseline's seeds apart from every client's
 
 def _noise_seed(config: AureonConfig, server_round: int) -> int | None:
     """The benchmark opt-in seed of the DP noise; None (local entropy) otherwise."""
-    if isinstance(config.privacy, DpSgdConfig) and config.privacy.reproducible_noise:
+    dp_sgd = config.privacy.dp_sgd()
+    if dp_sgd is not None and dp_sgd.reproducible_noise:
         return derive_seed(config.seed, SEED_STREAM, server_round) + 1
     return None
 
@@ -38,14 +39,15 @@ def run_centralized(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
         num_classes=dataset.num_classes,
         seed=config.seed,
     )
-    tracker = new_tracker(config, run_dir)
+    tracker = new_tracker(config, run_dir, model)
     initial = evaluate_model(model, dataset.x_test, dataset.y_test)
     tracker.log_initial(initial.accuracy, initial.loss)
 
     private, ledger = None, PrivacyLedger(data=POOLED_DATA)
-    if isinstance(config.privacy, DpSgdConfig):
+    dp_sgd = config.privacy.dp_sgd()
+    if dp_sgd is not None:
         private = PrivateTraining.calibrated(
-            config.privacy,
+            dp_sgd,
             num_examples=len(dataset.y_train),
             train=config.train,
             num_rounds=config.num_rounds,

@@ -10,24 +10,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 
 from aureon import keys
-from aureon.codecs import UPLOAD_SEED_STREAM, received_state_dict, upload_entries
-from aureon.config import AureonConfig, DpSgdConfig
+from aureon.codecs import UPLOAD_SEED_STREAM, upload_entries
+from aureon.config import AureonConfig
 from aureon.data import client_indices
 from aureon.data.fingerprint import dataset_fingerprint
 from aureon.exceptions import LedgerError, PrivacyBudgetExhausted, PrivacyRefused
-from aureon.features import prepare_dataset
+from aureon.features import prepare_dataset, take_rows
+from aureon.federated.global_model import ModelMismatch, load_global_model
+from aureon.federated.refusals import BUDGET_EXHAUSTED_CODE as BUDGET_EXHAUSTED_CODE
+from aureon.federated.refusals import PRIVACY_REFUSED_CODE as PRIVACY_REFUSED_CODE
+from aureon.federated.refusals import refusal
+from aureon.federated.train_request import TrainRequest, TrainRequestError
 from aureon.models import build_model
 from aureon.privacy.floor import PrivacyFloor
 from aureon.privacy.ledger import LedgerStore
 from aureon.privacy.private_training import PrivateTraining
 from aureon.seeding import derive_seed
 from aureon.training import evaluate_model, train_model
-
-BUDGET_EXHAUSTED_CODE = 4001
-PRIVACY_REFUSED_CODE = 4002  # the request is below the client's own privacy floor
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def load_client_data(config: AureonConfig, partition_id: int, num_partitions: in
     dataset = prepare_dataset(config.dataset, config.seed, config.features)
     idx = client_indices(dataset.y_train, config.partition, partition_id, num_partitions, config.seed)
     return ClientData(
-        x_train=dataset.x_train[idx],
+        x_train=take_rows(dataset.x_train, idx),
         y_train=dataset.y_train[idx],
         x_test=dataset.x_test,
         y_test=dataset.y_test,
@@ -75,52 +77,59 @@ def client_state_dir(context: Context) -> Path:
     return Path(state_dir)
 
 
-def _refusal(msg: Message, refusal: Exception) -> Message:
-    code = BUDGET_EXHAUSTED_CODE if isinstance(refusal, PrivacyBudgetExhausted) else PRIVACY_REFUSED_CODE
-    return Message(Error(code=code, reason=str(refusal)), reply_to=msg)
+def _described(config: AureonConfig) -> str:
+    return f"{config.model._target_} for dataset {config.dataset.name!r}"
 
 
 def handle_train(msg: Message, context: Context, config: AureonConfig) -> Message:
     """Train the received global model on local data; reply with weights and metrics.
 
+    The server's train config is read by ``TrainRequest``, which lists the
+    keys honoured (its ``lr``, ``local-epochs`` and ``num-rounds`` override
+    the client's own).
     Under DP-SGD the request is first checked against the client's privacy
-    floor and the round is charged to the client's ledger before any private
-    data is touched; the reply then carries only the DP release (the noised
-    weights) and public figures: no training loss.
+    floor and the round, planned from what will actually run, is charged to
+    the client's ledger before any private data is touched; the reply then
+    carries only the DP release (the noised weights) and public figures: no
+    training loss. The reply is known by its message's source node; its
+    ``aureon-client`` ConfigRecord names the partition only as a label for results.json.
     """
     partition_id, num_partitions = _partition(context)
     floor = PrivacyFloor.from_node_config(context.node_config)
     try:
+        request = TrainRequest.from_message(msg)
         floor.check_request(config.privacy)
-    except PrivacyRefused as refusal:
-        return _refusal(msg, refusal)
+    except (TrainRequestError, PrivacyRefused) as error:
+        return refusal(msg, error)
+    server_round = request.server_round
+    train_config = request.train_config(config.train)
     data = load_client_data(config, partition_id, num_partitions)
-    train_config = msg.content.config_records.get(keys.CONFIG, ConfigRecord())
-    server_round = int(train_config.get(keys.SERVER_ROUND, 0))  # type: ignore[arg-type]
-    proximal_mu = float(train_config.get(keys.PROXIMAL_MU, 0.0))  # type: ignore[arg-type]
-    run_key = str(train_config.get(keys.RUN_KEY, "") or f"flower-run-{context.run_id}")
 
     model = build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed)
-    received = received_state_dict(msg.content, model.state_dict())
-    model.load_state_dict(received)
+    try:
+        received = load_global_model(msg.content, model, described_as=_described(config))
+    except ModelMismatch as mismatch:
+        return refusal(msg, mismatch)
 
     private, epsilon = None, None
-    if isinstance(config.privacy, DpSgdConfig):
+    if (dp_sgd := config.privacy.dp_sgd()) is not None:
         private = PrivateTraining.calibrated(
-            config.privacy,
+            dp_sgd,
             num_examples=len(data.y_train),
-            train=config.train,
-            num_rounds=config.num_rounds,
+            train=train_config,
+            num_rounds=request.rounds(config.num_rounds),
             noise_seed=(
-                derive_seed(config.seed, partition_id, server_round) + 1 if config.privacy.reproducible_noise else None
+                derive_seed(config.seed, partition_id, server_round) + 1 if dp_sgd.reproducible_noise else None
             ),
         )
         store = LedgerStore(client_state_dir(context))
         data_key = dataset_fingerprint(config.dataset)
         try:
-            ledger = private.charge(store.load(data_key), run=run_key, server_round=server_round, floor=floor)
-        except (PrivacyBudgetExhausted, PrivacyRefused) as refusal:
-            return _refusal(msg, refusal)
+            ledger = private.charge(
+                store.load(data_key), run=request.run(context), server_round=server_round, floor=floor
+            )
+        except (PrivacyBudgetExhausted, PrivacyRefused) as error:
+            return refusal(msg, error)
         store.save(ledger)  # charged before any private data is used
         epsilon = private.epsilon(ledger)
 
@@ -128,15 +137,12 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
         model,
         data.x_train,
         data.y_train,
-        config=config.train.for_round(server_round),
+        config=train_config,
         seed=derive_seed(config.seed, partition_id, server_round),
         private=private,
-        proximal_mu=proximal_mu,
+        proximal_mu=request.proximal_mu,
     )
-    metrics: dict[str, float | int] = {
-        keys.NUM_EXAMPLES: result.num_examples,
-        keys.PARTITION_ID: partition_id,
-    }
+    metrics: dict[str, float | int] = {keys.NUM_EXAMPLES: result.num_examples}
     if epsilon is None:
         metrics[keys.TRAIN_LOSS] = result.mean_loss
     else:
@@ -151,6 +157,7 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
                 seed=derive_seed(config.seed, partition_id, server_round, UPLOAD_SEED_STREAM),
             ),
             keys.METRICS: MetricRecord(metrics),  # type: ignore[arg-type]
+            keys.CLIENT_LABEL: ConfigRecord({keys.LABEL_PARTITION_ID: partition_id}),
         }
     )
     return Message(content=content, reply_to=msg)
@@ -164,7 +171,7 @@ def handle_evaluate(msg: Message, context: Context, config: AureonConfig) -> Mes
     """
     partition_id, num_partitions = _partition(context)
     if PrivacyFloor.from_node_config(context.node_config).require_dp:
-        return _refusal(
+        return refusal(
             msg,
             PrivacyRefused(
                 "this client requires DP and does not answer evaluation requests: their metrics "
@@ -173,14 +180,16 @@ def handle_evaluate(msg: Message, context: Context, config: AureonConfig) -> Mes
         )
     data = load_client_data(config, partition_id, num_partitions)
     model = build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed)
-    model.load_state_dict(received_state_dict(msg.content, model.state_dict()))
+    try:
+        load_global_model(msg.content, model, described_as=_described(config))
+    except ModelMismatch as mismatch:
+        return refusal(msg, mismatch)
     result = evaluate_model(model, data.x_test, data.y_test, batch_size=config.train.eval_batch_size)
     metrics = MetricRecord(
         {
             keys.NUM_EXAMPLES: result.num_examples,
             keys.EVAL_LOSS: result.loss,
             keys.EVAL_ACCURACY: result.accuracy,
-            keys.PARTITION_ID: partition_id,
         }
     )
     return Message(content=RecordDict({keys.METRICS: metrics}), reply_to=msg)

@@ -30,6 +30,8 @@ from google.protobuf.message import DecodeError
 from aureon import keys
 from aureon.config import AureonConfig
 from aureon.exceptions import AureonError
+from aureon.federated.refusals import refusal
+from aureon.federated.train_request import TrainRequest, TrainRequestError
 from aureon.files import SECRET_MODE, atomic_write_bytes
 
 PERSISTED_KEYS = (keys.STATE_RESIDUAL, keys.STATE_SECAGG_PROGRESS)
@@ -139,16 +141,18 @@ def store_for(msg: Message, context: Context) -> tuple[ClientStateStore, int] | 
     state_dir = str(context.node_config.get(keys.NODE_STATE_DIR, "") or "")
     if not state_dir:
         return None
-    train_config = msg.content.config_records.get(keys.CONFIG, ConfigRecord())
-    run_key = str(train_config.get(keys.RUN_KEY, "") or f"flower-run-{context.run_id}")
+    request = TrainRequest.from_message(msg)
     partition_id = int(context.node_config[keys.NODE_PARTITION_ID])
-    store = ClientStateStore(state_dir=Path(state_dir), run_key=run_key, partition_id=partition_id)
-    return store, int(train_config.get(keys.SERVER_ROUND, 0))  # type: ignore[arg-type]
+    store = ClientStateStore(state_dir=Path(state_dir), run_key=request.run(context), partition_id=partition_id)
+    return store, request.server_round
 
 
 def train_with_persisted_state(msg: Message, context: Context, config: AureonConfig, *, train: TrainHandler) -> Message:
     """Run ``train`` with the client's persisted state, or replay the stored reply."""
-    located = store_for(msg, context)
+    try:
+        located = store_for(msg, context)
+    except TrainRequestError as error:
+        return refusal(msg, error)
     if located is None:
         return train(msg, context, config)
     store, server_round = located

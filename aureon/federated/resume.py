@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from flwr.app import ArrayRecord
 from flwr.serverapp.strategy import Strategy
 
 from aureon.config import AureonConfig
-from aureon.features import prepare_dataset
+from aureon.features import SPLITS, prepare_dataset
 from aureon.federated.rounds import capture_strategy_state, restore_strategy_state
 from aureon.models import build_model
 from aureon.tracking.checkpoint import (
@@ -21,10 +20,9 @@ from aureon.tracking.checkpoint import (
     CheckpointError,
     checkpoint_path,
     load_checkpoint,
-    round_record_from_json,
     save_checkpoint,
 )
-from aureon.tracking.run_tracker import RunTracker
+from aureon.tracking.round_log import RoundLog
 
 LOG = logging.getLogger(__name__)
 
@@ -120,10 +118,11 @@ def preflight(config: AureonConfig) -> None:
     """Read the run's input files (dataset, checkpoint) before Flower starts.
 
     Inside the Simulation Engine a bad file fails in a ServerApp thread or a
-    Ray worker, far from the command line; here it is one clear error. The
-    dataset stays cached in this process, where the ServerApp reuses it.
+    Ray worker, far from the command line; here it is one clear error. A cold
+    feature cache is filled here, once, before the clients need it; the ServerApp
+    reads only the test split.
     """
-    dataset = prepare_dataset(config.dataset, config.seed, config.features)
+    dataset = prepare_dataset(config.dataset, config.seed, config.features, splits=("test",), ensure=SPLITS)
     if config.resume:
         model = build_model(
             config.model,
@@ -135,18 +134,15 @@ def preflight(config: AureonConfig) -> None:
 
 
 def begin_run(
-    config: AureonConfig, *, strategy: Strategy, tracker: RunTracker, initial_arrays: ArrayRecord
+    config: AureonConfig, *, strategy: Strategy, round_log: RoundLog, initial_arrays: ArrayRecord
 ) -> RunStart:
     """A fresh start, or (``config.resume`` set) the state after the checkpoint's last round."""
     checkpoint = check_resume(config, initial_arrays)
     if checkpoint is None:
         return RunStart(first_round=1, arrays=initial_arrays, run_key=uuid.uuid4().hex)
     restore_strategy_state(strategy, checkpoint.strategy_state)
-    tracker.rounds = [round_record_from_json(r) for r in checkpoint.rounds]
-    tracker.initial = checkpoint.initial
-    tracker.started = time.monotonic() - checkpoint.elapsed_seconds
+    round_log.restore(checkpoint, source=str(config.resume))
     LOG.warning("resuming %s after round %d", config.resume, checkpoint.round)
-    tracker.console.print(f"[bold]resuming[/] {config.resume} after round {checkpoint.round}")
     return RunStart(first_round=checkpoint.round + 1, arrays=checkpoint.array_record(), run_key=checkpoint.run_key)
 
 
@@ -158,21 +154,18 @@ def checkpoint_round(
     run_key: str,
     arrays: ArrayRecord,
     strategy: Strategy,
-    tracker: RunTracker,
+    round_log: RoundLog,
 ) -> None:
-    """Save the state after ``server_round`` (called once the round's record is logged)."""
+    """Save the state after ``server_round``, its round record included."""
     if not config.deployment.checkpoint:
         return
     save_checkpoint(
         run_dir,
-        Checkpoint(
-            round=server_round,
+        round_log.to_checkpoint(
+            server_round=server_round,
             run_key=run_key,
             arrays={name: array.numpy() for name, array in arrays.items()},
             strategy_state=capture_strategy_state(strategy),
-            rounds=[r.to_json() for r in tracker.rounds],
-            initial=tracker.initial,
-            elapsed_seconds=time.monotonic() - tracker.started,
             identity=run_identity(config),
         ),
     )

@@ -4,23 +4,30 @@ The calls per round are the same as Flower's (configure_train,
 send_and_receive, aggregate_train, configure/aggregate_evaluate, then the
 server-side evaluation); what is added is what a deployment needs: the
 loop can begin at round k+1 after a resume, replies that never came are
-reported, a round with fewer than ``min_train_nodes`` replies keeps the
-previous model, and a callback runs after each completed round (checkpoint).
+reported, a round with fewer than ``min_train_nodes`` replies (or whose
+replies were all rejected) keeps the previous model and says why, each
+round's train config is built for that round (``round_train_config``), and a
+callback runs after each completed round (checkpoint).
+The round log hears of each round's start, its missing replies and where
+its time went, and writes the round once its checkpoint is saved.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
-from aureon.config import AureonConfig
+from aureon import keys
+from aureon.config import TrainConfig
+from aureon.strategies.wrapper import strategy_chain
+from aureon.tracking.phases import AGGREGATE, CHECKPOINT, CONFIGURE, EVALUATE, TRAIN
+from aureon.tracking.round_log import RoundLog
 
 LOG = logging.getLogger(__name__)
 
@@ -30,18 +37,28 @@ STRATEGY_STATE_ATTRS = ("m_t", "v_t", "momentum_vector")
 
 EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
 RoundEndFn = Callable[[int, ArrayRecord], None]
-MissingFn = Callable[[int, int, str], None]
-AbortFn = Callable[[int, str], None]
+TrainConfigFn = Callable[[int], ConfigRecord]
 
 
-def strategy_chain(strategy: Strategy) -> Iterator[Any]:
-    """The strategy and every strategy it wraps (wrappers keep theirs in ``.inner``)."""
-    current: Any = strategy
-    seen = set()
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = getattr(current, "inner", None)
+def round_train_config(train: TrainConfig, *, server_round: int, num_rounds: int, run_key: str) -> ConfigRecord:
+    """What the server asks of every client in ``server_round``: Flower's customary keys and AUREON's run key.
+
+    A plain Flower ClientApp reads ``lr`` (and often ``local-epochs``) from
+    here; AUREON's client takes them over its own config and plans its DP
+    budget over ``num-rounds`` (aureon/federated/train_request.py). ``lr`` is
+    the round's rate after ``train.lr_decay``, so both kinds of client follow
+    the config's schedule.
+    """
+    this_round = train.for_round(server_round)
+    return ConfigRecord(
+        {
+            keys.SERVER_ROUND: server_round,
+            keys.NUM_ROUNDS: num_rounds,
+            keys.LR: this_round.lr,
+            keys.LOCAL_EPOCHS: this_round.local_epochs,
+            keys.RUN_KEY: run_key,
+        }
+    )
 
 
 def capture_strategy_state(strategy: Strategy) -> dict[str, dict[str, np.ndarray] | list[np.ndarray]]:
@@ -72,19 +89,6 @@ def restore_strategy_state(strategy: Strategy, state: dict[str, dict[str, np.nda
         setattr(parts[depth], attr, value)
 
 
-def apply_node_limits(strategy: Strategy, config: AureonConfig) -> tuple[int, int]:
-    """Set min_available_nodes / min_train_nodes from ``config.deployment`` on Flower's strategy."""
-    deployment = config.deployment
-    available = deployment.min_available_nodes or config.num_clients
-    for part in strategy_chain(strategy):
-        if hasattr(part, "min_available_nodes"):
-            part.min_available_nodes = available
-            if deployment.min_train_nodes is not None:
-                part.min_train_nodes = deployment.min_train_nodes
-            return available, int(part.min_train_nodes)
-    return available, deployment.min_train_nodes or 1
-
-
 def wait_for_nodes(grid: Grid, *, minimum: int, timeout: float) -> int:
     """Wait until ``minimum`` nodes are connected, so the strategy sizes its sample on all of them.
 
@@ -108,45 +112,64 @@ def run_rounds(
     timeout: float,
     min_train_replies: int,
     min_available_nodes: int,
-    train_config: ConfigRecord,
+    train_config: TrainConfigFn,
+    round_log: RoundLog,
     evaluate_fn: EvaluateFn,
     on_round_end: RoundEndFn,
-    on_missing: MissingFn,
-    on_abort: AbortFn,
 ) -> ArrayRecord:
-    """Run rounds ``first_round..num_rounds``; returns the final global arrays."""
+    """Run rounds ``first_round..num_rounds``; returns the final global arrays.
+
+    ``train_config(r)`` is the ConfigRecord sent with round r's train messages.
+    ``evaluate_fn`` reports its figures to ``round_log``; ``on_round_end``
+    (the checkpoint) runs before the round is written, so its time is the
+    round's too.
+    """
     if first_round == 1:
         evaluate_fn(0, arrays)
     for server_round in range(first_round, num_rounds + 1):
         LOG.debug("round %d/%d", server_round, num_rounds)
         wait_for_nodes(grid, minimum=min_available_nodes, timeout=timeout)
-        messages = list(strategy.configure_train(server_round, arrays, train_config, grid))
-        replies = list(grid.send_and_receive(messages, timeout=timeout)) if messages else []
+        round_log.begin(server_round)
+        with round_log.phase(server_round, CONFIGURE):
+            messages = list(strategy.configure_train(server_round, arrays, train_config(server_round), grid))
+        with round_log.phase(server_round, TRAIN):
+            replies = list(grid.send_and_receive(messages, timeout=timeout)) if messages else []
         # Match by message id: Flower's own error replies (node unavailable) come from the SuperLink.
         answered = {reply.metadata.reply_to_message_id for reply in replies}
         for message in messages:
             if message.metadata.message_id not in answered:
-                on_missing(
+                round_log.fail(
                     server_round,
-                    message.metadata.dst_node_id,
-                    f"no reply within the round timeout ({timeout:g} s)",
+                    node_id=message.metadata.dst_node_id,
+                    reason=f"no reply within the round timeout ({timeout:g} s)",
                 )
         valid = [r for r in replies if not r.has_error()]
-        if len(valid) < min_train_replies:
-            reason = (
-                f"{len(valid)} valid replies, fewer than deployment.min_train_nodes="
-                f"{min_train_replies}: the round keeps the previous global model"
-            )
-            LOG.warning("round %d: %s", server_round, reason)
-            on_abort(server_round, reason)
-            strategy.aggregate_train(server_round, [r for r in replies if r.has_error()])
-        else:
-            aggregated, _ = strategy.aggregate_train(server_round, replies)
-            if aggregated is not None:
-                arrays = aggregated
-        evaluate_messages = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord(), grid))
-        if evaluate_messages:
-            strategy.aggregate_evaluate(server_round, grid.send_and_receive(evaluate_messages, timeout=timeout))
-        evaluate_fn(server_round, arrays)
-        on_round_end(server_round, arrays)
+        with round_log.phase(server_round, AGGREGATE):
+            if len(valid) < min_train_replies:
+                reason = (
+                    f"{len(valid)} valid replies, fewer than deployment.min_train_nodes="
+                    f"{min_train_replies}: the round keeps the previous global model"
+                )
+                LOG.warning("round %d: %s", server_round, reason)
+                round_log.abort(server_round, reason)
+                strategy.aggregate_train(server_round, [r for r in replies if r.has_error()])
+            else:
+                aggregated, _ = strategy.aggregate_train(server_round, replies)
+                if aggregated is not None:
+                    arrays = aggregated
+                elif round_log.events(server_round).error is None:  # else a wrapper said why
+                    reason = (
+                        f"none of the {len(valid)} valid replies was aggregated (see the round's rejected "
+                        "replies): the round keeps the previous global model"
+                    )
+                    LOG.warning("round %d: %s", server_round, reason)
+                    round_log.abort(server_round, reason)
+        with round_log.phase(server_round, EVALUATE):
+            evaluate_messages = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord(), grid))
+            if evaluate_messages:
+                strategy.aggregate_evaluate(server_round, grid.send_and_receive(evaluate_messages, timeout=timeout))
+            evaluate_fn(server_round, arrays)
+        with round_log.phase(server_round, CHECKPOINT):
+            on_round_end(server_round, arrays)
+        round_log.close(server_round)
     return arrays

@@ -94,7 +94,8 @@ def deployment_certs(certs_dir: Path) -> DeploymentCerts:
 
 def refuse_reproducible_noise(config: AureonConfig) -> None:
     """Deployment never runs with noise the server could regenerate (clients refuse it too)."""
-    if getattr(config.privacy, "reproducible_noise", False):
+    dp_sgd = config.privacy.dp_sgd()
+    if dp_sgd is not None and dp_sgd.reproducible_noise:
         raise ConfigError(
             "privacy.reproducible_noise=true is for simulation benchmarks only: it derives every "
             "client's DP noise from the run seed, so the guarantee would not hold against this "

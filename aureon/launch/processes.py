@@ -22,19 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aureon.exceptions import AureonError
+from aureon.launch.quiet import QUIET_FLOWER_ENV
 
 
 class LaunchError(AureonError):
     """A process of the deployment could not start, or stopped when it should run."""
-
-
-# Flower without telemetry, update checks or installing an app's dependencies at run time:
-# the one list, for processes started here and for in-process simulation alike.
-QUIET_FLOWER_ENV: dict[str, str] = {
-    "FLWR_TELEMETRY_ENABLED": "0",
-    "FLWR_DISABLE_UPDATE_CHECK": "1",
-    "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-}
 
 
 def quiet_flower_env(flwr_home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 from aureon.config import AureonConfig
 from aureon.exceptions import LedgerError, RunFailed
-from aureon.federated.apps import make_client_app, make_server_app, partition_state_dirs
-from aureon.federated.centralized import run_centralized
 from aureon.files import atomic_write_text
-from aureon.launch.processes import QUIET_FLOWER_ENV
+from aureon.launch.quiet import SIMULATION_ENV, quiet_flower
+from aureon.launch.ray_runtime import RayStart
 
-# In-process simulation: Flower's quiet settings (one list, in aureon.launch.processes) plus Ray's.
-SIMULATION_ENV = {
-    **QUIET_FLOWER_ENV,
-    "RAY_DEDUP_LOGS": "0",
-    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
-}
+__all__ = ["SIMULATION_ENV", "backend_config", "client_state_root", "quiet_flower", "run_experiment"]
 
 
 def backend_config(config: AureonConfig) -> dict[str, Any]:
@@ -36,29 +28,6 @@ def backend_config(config: AureonConfig) -> dict[str, Any]:
         },
         "init_args": init_args,
     }
-
-
-class _DropDeprecationNotice(logging.Filter):
-    """Hide Flower's notice that its Python simulation entry point is deprecated.
-
-    AUREON calls it on purpose (in-process Ray simulation from a Hydra job) and
-    also supports ``flwr run .``; repeating the notice every run helps nobody.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        return "run_simulation" not in text and "deprecated feature" not in text
-
-
-def quiet_flower(verbose: bool) -> None:
-    """Flower's per-round INFO logs repeat AUREON's progress rows: keep warnings only."""
-    for name, value in SIMULATION_ENV.items():
-        os.environ.setdefault(name, value)
-    logger = logging.getLogger("flwr")
-    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logger.propagate = False
-    if not any(isinstance(f, _DropDeprecationNotice) for f in logger.filters):
-        logger.addFilter(_DropDeprecationNotice())
 
 
 CLIENT_STATE_POINTER = "client-state.json"
@@ -91,17 +60,27 @@ def client_state_root(config: AureonConfig, run_dir: Path) -> Path:
     return root
 
 
-def run_experiment(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
-    """Run one experiment (federated in simulation, or the centralized baseline)."""
+def run_experiment(config: AureonConfig, run_dir: Path, *, ray: RayStart | None = None) -> dict[str, Any]:
+    """Run one experiment (federated in simulation, or the centralized baseline).
+
+    ``ray``: a Ray start already under way (``RayStart``, begun as soon as the
+    config was valid); without it Ray is started here.
+    """
     run_dir = Path(run_dir)
     if not config.strategy.federated:
+        from aureon.federated.centralized import run_centralized
+
         return run_centralized(config, run_dir)
 
+    ray = ray or RayStart(config)
     from flwr.simulation import run_simulation
 
-    quiet_flower(config.simulation.verbose)
+    from aureon.federated.apps import make_client_app, make_server_app, partition_state_dirs
+
+    quiet_flower(config.verbose)
     server_app = make_server_app(lambda _ctx: config, lambda _ctx: run_dir)
     client_app = make_client_app(lambda _ctx: config, partition_state_dirs(client_state_root(config, run_dir)))
+    ray.wait()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         run_simulation(
@@ -109,15 +88,16 @@ def run_experiment(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
             client_app=client_app,
             num_supernodes=config.num_clients,
             backend_config=backend_config(config),
-            verbose_logging=config.simulation.verbose,
+            verbose_logging=config.verbose,
         )
     results_path = run_dir / "results.json"
     if not results_path.is_file():
         raise RunFailed(f"the simulation ended without writing {results_path}")
     results = json.loads(results_path.read_text())
     if not results.get("finished"):
+        hint = "" if config.verbose else "; verbose=true shows Flower's and Ray's log"
         raise RunFailed(
             f"the simulation stopped after {results.get('rounds_completed')} of "
-            f"{config.num_rounds} rounds; see the log above and {results_path}"
+            f"{config.num_rounds} rounds; see {results_path}{hint}"
         )
     return results

@@ -9,9 +9,7 @@ guarantee and spends no client's budget.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -19,7 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from aureon.config import CnnConfig, MlpConfig, ModelConfig
+from aureon.config import ModelConfig
+from aureon.config.registry import REGISTRY
 
 
 def distillation_loss(
@@ -82,19 +81,19 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _scaled(config: ModelConfig, factor: float) -> ModelConfig:
-    def width(w: int) -> int:
-        return max(1, int(math.floor(w * factor)))
+def _distillable_models() -> list[str]:
+    """The model options that define a smaller student (``ModelConfig.scaled``)."""
+    return [name for name, option in REGISTRY.options("model").items() if option.schema().scaled(0.5) is not None]
 
-    if isinstance(config, CnnConfig):
-        channels = [width(c) for c in config.channels]
-        return replace(config, channels=channels, hidden=width(config.hidden))
-    if isinstance(config, MlpConfig):
-        return replace(config, hidden=[width(h) for h in config.hidden])
-    raise ValueError(
-        f"no smaller student is defined for model._target_={config._target_!r}; "
-        "distillation supports the cnn and mlp models"
-    )
+
+def _scaled(config: ModelConfig, factor: float) -> ModelConfig:
+    scaled = config.scaled(factor)
+    if scaled is None:
+        raise ValueError(
+            f"no smaller student is defined for model._target_={config._target_!r}; "
+            f"distillation supports the models {_distillable_models()}"
+        )
+    return scaled
 
 
 def student_config(

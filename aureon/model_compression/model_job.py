@@ -25,14 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from aureon.config import (
-    GROUPS,
-    DatasetConfig,
-    FeaturesConfig,
-    ModelCompressionJob,
-    ModelConfig,
-    TrainConfig,
-)
+from aureon.config import DatasetConfig, FeaturesConfig, ModelCompressionJob, ModelConfig, TrainConfig
+from aureon.config.registry import REGISTRY
 from aureon.exceptions import ConfigError, describe
 from aureon.features import prepare_dataset
 from aureon.model_compression.distillation import count_parameters, distill, student_config
@@ -59,14 +53,22 @@ def split_server_data(x_test: np.ndarray, y_test: np.ndarray) -> ServerData:
     return ServerData(x_test[:half], y_test[:half], x_test[half:], y_test[half:])
 
 
-def _group_option(group: str, node: Any, key: str) -> type:
-    for option in GROUPS[group].values():
-        if getattr(option(), key, None) == node.get(key):
-            return option
-    raise ConfigError(
-        f"{group}.{key}={node.get(key)!r} in the run's config.yaml matches no option of "
-        f"conf/{group}/ ({sorted(GROUPS[group])})"
-    )
+def _saved_schema(group: str, section: DictConfig) -> type:
+    """The registered schema a saved group section was composed from.
+
+    A section names its option (``name``); a model's names the class it
+    builds (``_target_``), which each model option sets to its own.
+    """
+    options = REGISTRY.options(group)
+    key = "name" if "name" in section else "_target_"
+    by_key = {getattr(option.schema(), key, None): option.schema for option in options.values()}
+    schema = by_key.get(section.get(key))
+    if schema is None:
+        raise ConfigError(
+            f"{group}.{key}={section.get(key)!r} in the run's config.yaml matches no option of "
+            f"conf/{group}/ ({sorted(options)})"
+        )
+    return schema
 
 
 @dataclass(frozen=True)
@@ -116,11 +118,11 @@ def _read_run_config(config_path: Path) -> tuple[dict[str, Any], int]:
             raise ConfigError(f"{config_path}: expected a mapping of config groups, got a list")
         typed: dict[str, Any] = {}
         raw.setdefault("features", {"name": "none"})  # runs from before the features group
-        for group, key in (("dataset", "name"), ("features", "name"), ("model", "_target_")):
+        for group in ("dataset", "features", "model"):
             if not isinstance(raw.get(group), DictConfig):
                 raise ConfigError(f"{config_path}: has no {group} section")
-            option = _group_option(group, raw[group], key)
-            merged = OmegaConf.merge(OmegaConf.structured(option), raw[group])
+            schema = _saved_schema(group, raw[group])
+            merged = OmegaConf.merge(OmegaConf.structured(schema), raw[group])
             typed[group] = OmegaConf.to_object(merged)
         return typed, int(raw.get("seed", 0))
     except ConfigError:

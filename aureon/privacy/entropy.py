@@ -10,10 +10,11 @@ for benchmarks (``privacy.reproducible_noise``), and deployment refuses it.
 from __future__ import annotations
 
 import secrets
+from typing import Final
 
 import torch
 
-REPRODUCIBLE_NOISE_WARNING = (
+REPRODUCIBLE_NOISE_WARNING: Final = (
     "privacy.reproducible_noise=true: DP noise and Poisson sampling are derived from "
     "the run seed, so the privacy guarantee does NOT hold against anyone who knows "
     "the seed (the coordinator included). For benchmarks only."

@@ -12,15 +12,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
+
+from flwr.app import UserConfigValue
 
 from aureon import keys
-from aureon.config import DpSgdConfig, PrivacyConfig
+from aureon.config import PrivacyConfig
 from aureon.exceptions import PrivacyRefused
 
 # The client measures its lifetime spend with Renyi DP at its own max_delta, whatever
 # accountant or delta a run asks for: RDP is a rigorous upper bound, and a server must
 # not pick a looser approximation (gdp) or a larger delta to stretch the floor.
-FLOOR_ACCOUNTANT = "rdp"
+FLOOR_ACCOUNTANT: Final = "rdp"
 
 
 @dataclass(frozen=True)
@@ -37,12 +40,12 @@ class PrivacyFloor:
     deployment: bool = False
 
     @classmethod
-    def from_node_config(cls, node_config: Mapping[str, object]) -> PrivacyFloor:
+    def from_node_config(cls, node_config: Mapping[str, UserConfigValue]) -> PrivacyFloor:
         """The floor a SuperNode was started with (simulation: no floor but the run's own)."""
         return cls(
             require_dp=bool(node_config.get(keys.NODE_REQUIRE_DP, False)),
-            max_epsilon=float(node_config.get(keys.NODE_MAX_EPSILON, math.inf)),  # type: ignore[arg-type]
-            max_delta=float(node_config.get(keys.NODE_MAX_DELTA, 1.0)),  # type: ignore[arg-type]
+            max_epsilon=float(node_config.get(keys.NODE_MAX_EPSILON, math.inf)),
+            max_delta=float(node_config.get(keys.NODE_MAX_DELTA, 1.0)),
             deployment=bool(node_config.get(keys.NODE_DEPLOYMENT, False)),
         )
 
@@ -64,26 +67,27 @@ class PrivacyFloor:
 
     def check_request(self, privacy: PrivacyConfig) -> None:
         """Refuse a run whose privacy settings are weaker than this floor, naming the setting."""
-        if not isinstance(privacy, DpSgdConfig):
+        dp_sgd = privacy.dp_sgd()
+        if dp_sgd is None:
             if self.require_dp:
                 raise PrivacyRefused(
                     f"the server asked for privacy={privacy.name}; this client requires DP-SGD "
                     "(its operator can allow it with --allow-no-dp)"
                 )
             return
-        if privacy.reproducible_noise and self.deployment:
+        if dp_sgd.reproducible_noise and self.deployment:
             raise PrivacyRefused(
                 "the server asked for privacy.reproducible_noise=true, which derives the DP noise "
                 "from the run seed the server knows; a deployed client always draws its own noise"
             )
-        if privacy.target_delta > self.max_delta:
+        if dp_sgd.target_delta > self.max_delta:
             raise PrivacyRefused(
-                f"the server asked for privacy.target_delta={privacy.target_delta}; "
+                f"the server asked for privacy.target_delta={dp_sgd.target_delta}; "
                 f"this client accepts at most {self.max_delta} (--max-delta)"
             )
-        if privacy.target_epsilon > self.max_epsilon:
+        if dp_sgd.target_epsilon > self.max_epsilon:
             raise PrivacyRefused(
-                f"the server asked for privacy.target_epsilon={privacy.target_epsilon}; "
+                f"the server asked for privacy.target_epsilon={dp_sgd.target_epsilon}; "
                 f"this client spends at most {self.max_epsilon} on its data (--max-epsilon)"
             )
 

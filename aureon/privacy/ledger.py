@@ -15,28 +15,60 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from opacus.accountants import create_accountant
+from typing import Final, NotRequired, TypedDict
 
 from aureon.exceptions import LedgerError, PrivacyBudgetExhausted
 from aureon.files import atomic_write_text
-from aureon.privacy.accounting import DpPlan
+from aureon.privacy.accounting import DpPlan, create_accountant
 from aureon.privacy.floor import FLOOR_ACCOUNTANT, PrivacyFloor
 
-LEDGER_FILE = "privacy-ledger.json"
-MARKER_FILE = "aureon-client-state.json"
-FORMAT_VERSION = 1
-RESET_HINT = "`python -m clients ledger reset` forgets spent epsilon on purpose"
+LEDGER_FILE: Final = "privacy-ledger.json"
+MARKER_FILE: Final = "aureon-client-state.json"
+FORMAT_VERSION: Final = 1
+RESET_HINT: Final = "`python -m clients ledger reset` forgets spent epsilon on purpose"
 
 
-_CHECKSUM = "sha256"
+_CHECKSUM: Final = "sha256"
 
 
-def _checksum(document: dict[str, Any]) -> str:
+class EntryRecord(TypedDict):
+    """A LedgerEntry as the ledger file stores it."""
+
+    run: str
+    round: int
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+
+
+class DatasetRecord(TypedDict):
+    """The releases made from one dataset, in the ledger file."""
+
+    entries: list[EntryRecord]
+
+
+class ResetRecord(TypedDict):
+    """One reset, kept in the file so that forgotten epsilon stays on record."""
+
+    time: float
+    data: str  # the dataset's fingerprint, or "*" for a lost or damaged ledger
+    rounds: int | None  # None when the ledger was lost and its rounds are unknown
+    runs: list[str]
+    note: NotRequired[str]
+
+
+class LedgerDocument(TypedDict):
+    """The whole ledger file (its checksum added when written)."""
+
+    format: int
+    datasets: dict[str, DatasetRecord]
+    resets: list[ResetRecord]
+
+
+def _checksum(document: Mapping[str, object]) -> str:
     """A digest of the ledger's content: a flipped digit must not silently lower spent epsilon."""
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
@@ -51,8 +83,17 @@ class LedgerEntry:
     sample_rate: float
     steps: int
 
+    def to_json(self) -> EntryRecord:
+        return {
+            "run": self.run,
+            "round": self.round,
+            "noise_multiplier": self.noise_multiplier,
+            "sample_rate": self.sample_rate,
+            "steps": self.steps,
+        }
+
     @classmethod
-    def from_json(cls, raw: Any) -> LedgerEntry:
+    def from_json(cls, raw: object) -> LedgerEntry:
         if not isinstance(raw, dict):
             raise ValueError(f"an entry must be an object, got {type(raw).__name__}")
         entry = cls(
@@ -128,7 +169,7 @@ class LedgerStore:
         self.path = self.state_dir / LEDGER_FILE
         self.marker = self.state_dir / MARKER_FILE
 
-    def _document(self) -> dict[str, Any]:
+    def _document(self) -> LedgerDocument:
         """The whole ledger file; an empty one for a state directory never used before."""
         if not self.path.exists():
             if self.marker.exists():
@@ -139,29 +180,19 @@ class LedgerStore:
                 )
             return {"format": FORMAT_VERSION, "datasets": {}, "resets": []}
         try:
-            document = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(document, dict) or document.get("format") != FORMAT_VERSION:
-                raise ValueError(f"expected format {FORMAT_VERSION}")
-            if document.pop(_CHECKSUM, None) != _checksum(document):
-                raise ValueError("checksum mismatch: the file was damaged or edited")
-            if not isinstance(document.get("datasets"), dict):
-                raise ValueError("'datasets' must be an object")
-            for block in document["datasets"].values():
-                for raw in block["entries"]:
-                    LedgerEntry.from_json(raw)
+            return _parse_document(json.loads(self.path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
             raise LedgerError(
                 f"privacy ledger {self.path} is unreadable ({error}): refusing to restart "
                 f"its spent epsilon from zero ({RESET_HINT})"
             ) from None
-        return document
 
-    def _write(self, document: dict[str, Any]) -> None:
+    def _write(self, document: LedgerDocument) -> None:
         atomic_write_text(self.path, json.dumps({**document, _CHECKSUM: _checksum(document)}, indent=1))
 
     def load(self, data: str) -> PrivacyLedger:
         """The ledger of dataset ``data`` (empty if this directory never trained on it)."""
-        block = self._document()["datasets"].get(data, {"entries": []})
+        block: DatasetRecord = self._document()["datasets"].get(data, {"entries": []})
         return PrivacyLedger(data=data, entries=[LedgerEntry.from_json(r) for r in block["entries"]])
 
     def save(self, ledger: PrivacyLedger) -> None:
@@ -169,7 +200,7 @@ class LedgerStore:
         document = self._document()
         if not self.marker.exists():
             atomic_write_text(self.marker, json.dumps({"format": FORMAT_VERSION, "created": time.time()}))
-        document["datasets"][ledger.data] = {"entries": [asdict(e) for e in ledger.entries]}
+        document["datasets"][ledger.data] = {"entries": [e.to_json() for e in ledger.entries]}
         self._write(document)
 
     def datasets(self) -> dict[str, PrivacyLedger]:
@@ -213,7 +244,51 @@ class LedgerStore:
         return forgotten
 
 
-BUDGET_TOLERANCE = 0.02  # calibration meets the target to within 0.5%; allow the run's last round
+def _parse_document(raw: object) -> LedgerDocument:
+    """The ledger file's content, checked whole; ValueError, KeyError or TypeError if it is not one."""
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT_VERSION:
+        raise ValueError(f"expected format {FORMAT_VERSION}")
+    if raw.pop(_CHECKSUM, None) != _checksum(raw):
+        raise ValueError("checksum mismatch: the file was damaged or edited")
+    datasets = raw.get("datasets")
+    if not isinstance(datasets, dict):
+        raise ValueError("'datasets' must be an object")
+    resets = raw.get("resets")
+    if not isinstance(resets, list):
+        raise ValueError("'resets' must be a list")
+    return {
+        "format": FORMAT_VERSION,
+        "datasets": {
+            data: {"entries": [LedgerEntry.from_json(entry).to_json() for entry in block["entries"]]}
+            for data, block in datasets.items()
+        },
+        "resets": [_parse_reset(reset) for reset in resets],
+    }
+
+
+def _parse_reset(raw: object) -> ResetRecord:
+    """One recorded reset, checked field by field."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"a reset must be an object, got {type(raw).__name__}")
+    when, data, rounds, runs = raw.get("time"), raw.get("data"), raw.get("rounds"), raw.get("runs")
+    if isinstance(when, bool) or not isinstance(when, (int, float)):
+        raise ValueError(f"a reset's 'time' must be a number, got {when!r}")
+    if not isinstance(data, str):
+        raise ValueError(f"a reset's 'data' must be a string, got {data!r}")
+    if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int)):
+        raise ValueError(f"a reset's 'rounds' must be an integer or null, got {rounds!r}")
+    if not isinstance(runs, list) or not all(isinstance(run, str) for run in runs):
+        raise ValueError(f"a reset's 'runs' must be a list of strings, got {runs!r}")
+    reset: ResetRecord = {"time": when, "data": data, "rounds": rounds, "runs": [str(run) for run in runs]}
+    if "note" in raw:
+        note = raw["note"]
+        if not isinstance(note, str):
+            raise ValueError(f"a reset's 'note' must be a string, got {note!r}")
+        reset["note"] = note
+    return reset
+
+
+BUDGET_TOLERANCE: Final = 0.02  # calibration meets the target to within 0.5%; allow the run's last round
 
 
 def charge(ledger: PrivacyLedger, *, plan: DpPlan, floor: PrivacyFloor, run: str, server_round: int) -> PrivacyLedger:

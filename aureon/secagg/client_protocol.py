@@ -25,19 +25,31 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Final, TypeVar
 
 import numpy as np
-from flwr.app import ConfigRecord
+import numpy.typing as npt
+from flwr.app import ConfigRecord, ConfigRecordValues
 
 from aureon.secagg import crypto, fixed_point, graph, masking, messages, prg, ring, shamir
 from aureon.secagg.errors import MalformedMessage, ProtocolAbort
+from aureon.secagg.ring import RingVector
 
-IDLE, KEYS_SENT, SHARES_SENT, READY_TO_MASK, MASKED, UNMASKED = range(6)
-MAX_INDEX = 1 << 20  # clients per run: bounds the work of rebuilding the neighbour graph
-PROGRESS_ROUND = "last-round"
-PROGRESS_COMMITMENT = "last-commitment"
-MAX_VECTOR_LENGTH = 1 << 34
+# the stages of a round, in order (ClientState.stage)
+IDLE: Final = 0
+KEYS_SENT: Final = 1
+SHARES_SENT: Final = 2
+READY_TO_MASK: Final = 3
+MASKED: Final = 4
+UNMASKED: Final = 5
+MAX_INDEX: Final = 1 << 20  # clients per run: bounds the work of rebuilding the neighbour graph
+PROGRESS_ROUND: Final = "last-round"
+PROGRESS_COMMITMENT: Final = "last-commitment"
+MAX_VECTOR_LENGTH: Final = 1 << 34
+
+_T = TypeVar("_T", int, float, bytes)
 
 
 @dataclass
@@ -85,11 +97,78 @@ class ClientState:
 
     @classmethod
     def from_record(cls, record: ConfigRecord | None) -> ClientState:
-        """The state ``to_record`` wrote (a fresh one for None)."""
+        """The state ``to_record`` wrote (a fresh one for None); a field missing keeps its default.
+
+        MalformedMessage if a field holds a value of another kind than the field's.
+        """
         if record is None:
             return cls()
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: (list(v) if isinstance(v, list) else v) for k, v in record.items() if k in names})  # type: ignore[arg-type]
+        d = cls()
+        return cls(
+            stage=_kept(record, "stage", int, d.stage),
+            server_round=_kept(record, "server_round", int, d.server_round),
+            index=_kept(record, "index", int, d.index),
+            num_clients=_kept(record, "num_clients", int, d.num_clients),
+            neighbours=_kept_list(record, "neighbours", int),
+            threshold=_kept(record, "threshold", int, d.threshold),
+            modulus_bits=_kept(record, "modulus_bits", int, d.modulus_bits),
+            quantization_bits=_kept(record, "quantization_bits", int, d.quantization_bits),
+            clipping_range=_kept(record, "clipping_range", float, d.clipping_range),
+            max_weight=_kept(record, "max_weight", int, d.max_weight),
+            vector_length=_kept(record, "vector_length", int, d.vector_length),
+            encryption_private=_kept(record, "encryption_private", bytes, d.encryption_private),
+            mask_private=_kept(record, "mask_private", bytes, d.mask_private),
+            seed=_kept(record, "seed", bytes, d.seed),
+            peers=_kept_list(record, "peers", int),
+            peer_mask_keys=_kept_list(record, "peer_mask_keys", bytes),
+            channel_keys=_kept_list(record, "channel_keys", bytes),
+            own_seed_share=_kept(record, "own_seed_share", bytes, d.own_seed_share),
+            own_key_share=_kept(record, "own_key_share", bytes, d.own_key_share),
+            sources=_kept_list(record, "sources", int),
+            seed_shares=_kept_list(record, "seed_shares", bytes),
+            key_shares=_kept_list(record, "key_shares", bytes),
+            setup_digest=_kept(record, "setup_digest", bytes, d.setup_digest),
+            shares_digest=_kept(record, "shares_digest", bytes, d.shares_digest),
+            sent_ciphertexts=_kept_list(record, "sent_ciphertexts", bytes),
+            prepared_round=_kept(record, "prepared_round", int, d.prepared_round),
+            prepared_encryption_private=_kept(
+                record, "prepared_encryption_private", bytes, d.prepared_encryption_private
+            ),
+            prepared_mask_private=_kept(record, "prepared_mask_private", bytes, d.prepared_mask_private),
+            prepared_seed=_kept(record, "prepared_seed", bytes, d.prepared_seed),
+            last_round=_kept(record, "last_round", int, d.last_round),
+            last_commitment=_kept(record, "last_commitment", bytes, d.last_commitment),
+        )
+
+
+def _kind_error(name: str, expected: str, value: ConfigRecordValues) -> MalformedMessage:
+    # the value itself is left out: the fields hold private keys and seeds
+    return MalformedMessage(f"field {name!r} of the kept client state must be {expected}, got a {type(value).__name__}")
+
+
+def _kept(record: ConfigRecord, name: str, kind: type[_T], default: _T) -> _T:
+    """Scalar field ``name`` of a kept ClientState record, or ``default`` when absent."""
+    if name not in record:
+        return default
+    value = record[name]
+    if isinstance(value, bool) or not isinstance(value, kind):  # no field is a bool, and a bool is an int
+        raise _kind_error(name, kind.__name__, value)
+    return value
+
+
+def _kept_list(record: ConfigRecord, name: str, kind: type[_T]) -> list[_T]:
+    """List field ``name`` of a kept ClientState record (a new list), or [] when absent."""
+    if name not in record:
+        return []
+    value = record[name]
+    if not isinstance(value, list):
+        raise _kind_error(name, f"a list of {kind.__name__}", value)
+    items: list[_T] = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, kind):
+            raise _kind_error(name, f"a list of {kind.__name__}", value)
+        items.append(item)
+    return items
 
 
 class SecAggClient:
@@ -113,10 +192,10 @@ class SecAggClient:
                 f"{age} round's request is refused"
             )
 
-    def _reply(self, **values: object) -> ConfigRecord:
+    def _reply(self, values: Mapping[str, ConfigRecordValues]) -> ConfigRecord:
         record = ConfigRecord({messages.ROUND: self.state.server_round, messages.INDEX: self.state.index})
         for name, value in values.items():
-            record[name] = value  # type: ignore[assignment]
+            record[name] = value
         return record
 
     # ------------------------------------------------------ progress record
@@ -153,7 +232,7 @@ class SecAggClient:
         server_round = messages.read_int(request, messages.ROUND, low=0, high=1 << 62)
         if self._repeats_setup(request, server_round):
             s = self.state
-            return self._reply(**_public_keys(s.encryption_private, s.mask_private, s.seed))
+            return self._reply(_public_keys(s.encryption_private, s.mask_private, s.seed))
         self._check_forward(server_round)
         num_clients = messages.read_int(request, messages.NUM_CLIENTS, low=2, high=MAX_INDEX)
         index = messages.read_int(request, messages.INDEX, low=1, high=num_clients)
@@ -201,7 +280,7 @@ class SecAggClient:
             last_commitment=masking.seed_commitment(keys_[2]),
             setup_digest=_digest(request),
         )
-        return self._reply(**_public_keys(*keys_))
+        return self._reply(_public_keys(*keys_))
 
     def _repeats_setup(self, request: ConfigRecord, server_round: int) -> bool:
         """True for the very setup accepted last, before masking: a retransmission, not a second setup.
@@ -265,7 +344,7 @@ class SecAggClient:
         """
         s = self.state
         if s.stage == SHARES_SENT and s.shares_digest == _digest(request):
-            return self._reply(**{messages.DESTINATIONS: list(s.peers), messages.CIPHERTEXTS: list(s.sent_ciphertexts)})
+            return self._reply({messages.DESTINATIONS: list(s.peers), messages.CIPHERTEXTS: list(s.sent_ciphertexts)})
         self._expect(request, KEYS_SENT, "the share-keys request")
         peers = messages.read_indices(request, messages.PEERS, high=s.num_clients)
         size = crypto.KEY_BYTES
@@ -305,7 +384,7 @@ class SecAggClient:
         s.own_key_share = shamir.to_bytes(key_shares[s.index])
         s.shares_digest, s.sent_ciphertexts = _digest(request), list(ciphertexts)
         s.stage = SHARES_SENT
-        return self._reply(**{messages.DESTINATIONS: list(peers), messages.CIPHERTEXTS: ciphertexts})
+        return self._reply({messages.DESTINATIONS: list(peers), messages.CIPHERTEXTS: ciphertexts})
 
     # ---------------------------------------------------------------- stage 3
     def receive_shares(self, request: ConfigRecord) -> None:
@@ -336,7 +415,7 @@ class SecAggClient:
         s.sources, s.seed_shares, s.key_shares = list(sources), seed_shares, key_shares
         s.stage = READY_TO_MASK
 
-    def mask(self, update: np.ndarray, *, num_examples: int) -> np.ndarray:
+    def mask(self, update: npt.NDArray[np.float64], *, num_examples: int) -> RingVector:
         """The weighted, quantized update plus all masks, in the wire dtype (uint32 or uint64).
 
         Each value is clipped to [-clipping_range, clipping_range], then
@@ -368,7 +447,7 @@ class SecAggClient:
         levels = fixed_point.quantize(
             clipped * (weight / s.max_weight), clipping_range=s.clipping_range, bits=s.quantization_bits
         )
-        vector = np.concatenate([levels, np.array([weight], dtype=np.uint64)])
+        vector: npt.NDArray[np.uint64] = np.concatenate([levels, np.array([weight], dtype=np.uint64)])
         mask_keys = {peer: s.peer_mask_keys[s.peers.index(peer)] for peer in s.sources}
         try:
             pairwise = masking.pairwise_seeds(s.mask_private, mask_keys, server_round=s.server_round, me=s.index)
@@ -408,7 +487,7 @@ class SecAggClient:
             key_owners.append(peer)
             key_values.append(s.key_shares[s.sources.index(peer)])
         reply = self._reply(
-            **{
+            {
                 messages.SEED_SHARE_OWNERS: seed_owners,
                 messages.SEED_SHARES: seed_values,
                 messages.KEY_SHARE_OWNERS: key_owners,

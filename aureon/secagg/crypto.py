@@ -8,6 +8,7 @@ mask seed of one pair of clients never coincide and never repeat across rounds.
 from __future__ import annotations
 
 import os
+from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -15,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-KEY_BYTES = 32
-NONCE_BYTES = 12
-TAG_BYTES = 16
+KEY_BYTES: Final = 32
+NONCE_BYTES: Final = 12
+TAG_BYTES: Final = 16
 
 
 class CryptoError(ValueError):

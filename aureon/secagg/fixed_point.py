@@ -11,10 +11,14 @@ outside [-c, c] are the caller's to avoid by choosing c.
 from __future__ import annotations
 
 import math
+from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
-MAX_QUANTIZATION_BITS = 52  # float64 holds every level exactly up to 2**53
+from aureon.secagg.ring import RingVector
+
+MAX_QUANTIZATION_BITS: Final = 52  # float64 holds every level exactly up to 2**53
 
 
 def step_size(*, clipping_range: float, bits: int) -> float:
@@ -26,7 +30,7 @@ def step_size(*, clipping_range: float, bits: int) -> float:
     return 2.0 * clipping_range / float((1 << bits) - 1)
 
 
-def quantize(values: np.ndarray, *, clipping_range: float, bits: int) -> np.ndarray:
+def quantize(values: npt.NDArray[np.float64], *, clipping_range: float, bits: int) -> npt.NDArray[np.uint64]:
     """Clip to [-c, c] and round to the nearest of 2**bits levels; returns uint64."""
     step = step_size(clipping_range=clipping_range, bits=bits)
     clipped = np.clip(np.asarray(values, dtype=np.float64), -clipping_range, clipping_range)
@@ -34,7 +38,7 @@ def quantize(values: np.ndarray, *, clipping_range: float, bits: int) -> np.ndar
     return np.clip(levels, 0, (1 << bits) - 1).astype(np.uint64)
 
 
-def dequantize_sum(total: np.ndarray, *, count: int, clipping_range: float, bits: int) -> np.ndarray:
+def dequantize_sum(total: RingVector, *, count: int, clipping_range: float, bits: int) -> npt.NDArray[np.float64]:
     """The real-valued sum of ``count`` values whose quantized levels sum to ``total``."""
     step = step_size(clipping_range=clipping_range, bits=bits)
     return np.asarray(total, dtype=np.float64) * step - count * clipping_range

@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from typing import Final
 
-GRAPH_SEED_BYTES = 32
-_DOMAIN = b"aureon-secagg/v1/graph/"
+GRAPH_SEED_BYTES: Final = 32
+_DOMAIN: Final = b"aureon-secagg/v1/graph/"
 
 
 def draw_graph_seed() -> bytes:

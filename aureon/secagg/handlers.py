@@ -14,7 +14,7 @@ back to refuse a second setup of a round it already took part in.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
+from typing import Final
 
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -28,7 +28,7 @@ from aureon.secagg import ClientState, SecAggClient, messages
 from aureon.secagg.errors import MalformedMessage
 from aureon.secagg.vector import VectorLayout
 
-SECAGG_REFUSED_CODE = 4101
+SECAGG_REFUSED_CODE: Final = 4101
 
 ConfigSource = Callable[[Context], AureonConfig]
 
@@ -141,12 +141,12 @@ def handle_secagg_train(msg: Message, context: Context, config: AureonConfig) ->
         _save(context, client)
         return trained
     metrics = next(iter(trained.content.metric_records.values()))
-    received = cast(ArrayRecord, msg.content[keys.ARRAYS])
+    received = msg.content.array_records[keys.ARRAYS]
     layout = VectorLayout.of(received)
     try:
         _remember(context, client)  # the persisted state restored for training may be newer
-        update = layout.flatten(cast(ArrayRecord, trained.content[keys.ARRAYS])) - layout.flatten(received)
-        masked = client.mask(update, num_examples=int(cast(float, metrics[keys.NUM_EXAMPLES])))
+        update = layout.flatten(trained.content.array_records[keys.ARRAYS]) - layout.flatten(received)
+        masked = client.mask(update, num_examples=_num_examples(metrics))
     except (SecureAggregationError, ValueError) as error:
         return _refuse(msg, context, error)
     plain = MetricRecord({k: v for k, v in metrics.items() if k != keys.NUM_EXAMPLES})
@@ -165,6 +165,14 @@ def handle_secagg_train(msg: Message, context: Context, config: AureonConfig) ->
             pass  # no keys ahead: the next round sets up afresh
     _save(context, client)
     return Message(content=content, reply_to=msg)
+
+
+def _num_examples(metrics: MetricRecord) -> int:
+    """The example count training reported: the weight this client's update gets, masked."""
+    value = metrics[keys.NUM_EXAMPLES]
+    if isinstance(value, list):
+        raise TypeError(f"metric {keys.NUM_EXAMPLES!r} of the training reply must be a number, got a list")
+    return int(value)
 
 
 def _check_training_round(msg: Message, protocol_round: int) -> None:

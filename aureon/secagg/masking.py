@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-
-import numpy as np
+from typing import Final
 
 from aureon.secagg import crypto, prg, ring, shamir
+from aureon.secagg.ring import RingVector
 
-_DOMAIN = b"aureon-secagg/v1/"
-PLAINTEXT_BYTES = 2 * shamir.SHARE_BYTES
-CIPHERTEXT_BYTES = crypto.NONCE_BYTES + PLAINTEXT_BYTES + crypto.TAG_BYTES
+_DOMAIN: Final = b"aureon-secagg/v1/"
+PLAINTEXT_BYTES: Final = 2 * shamir.SHARE_BYTES
+CIPHERTEXT_BYTES: Final = crypto.NONCE_BYTES + PLAINTEXT_BYTES + crypto.TAG_BYTES
 
 
 def _pair_info(purpose: bytes, server_round: int, a: int, b: int) -> bytes:
@@ -71,20 +71,20 @@ def sign(me: int, peer: int) -> int:
     return 1 if me < peer else -1
 
 
-def add_pairwise(total: np.ndarray, seed: bytes, direction: int, *, bits: int) -> np.ndarray:
+def add_pairwise(total: RingVector, seed: bytes, direction: int, *, bits: int) -> RingVector:
     """``total + direction * PRG(seed)`` modulo 2**bits."""
     mask = prg.expand(seed, length=total.size, bits=bits)
     return ring.add(total, mask, bits) if direction > 0 else ring.sub(total, mask, bits)
 
 
 def mask_input(
-    vector: np.ndarray,
+    vector: RingVector,
     *,
     me: int,
     self_seed: bytes,
     pairwise_seeds: Mapping[int, bytes],
     bits: int,
-) -> np.ndarray:
+) -> RingVector:
     """y = x + PRG(b) + sum_v sign(me, v) PRG(s_v) modulo 2**bits, in the ring's dtype."""
     total = ring.add(ring.reduce(vector, bits), prg.expand(self_seed, length=vector.size, bits=bits), bits)
     for peer, seed in pairwise_seeds.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Final
 
 from flwr.app import ConfigRecord, RecordDict
 
@@ -17,40 +18,40 @@ from aureon import keys
 from aureon.secagg.errors import MalformedMessage
 
 # stage 0: setup (server -> client)
-ROUND = "round"
-INDEX = "index"
-NUM_CLIENTS = "num-clients"
-NEIGHBOURS = "neighbours"
-NEIGHBOURHOOD_SIZE = "neighbourhood-size"
-THRESHOLD = "threshold"
-MODULUS_BITS = "modulus-bits"
-QUANTIZATION_BITS = "quantization-bits"
-CLIPPING_RANGE = "clipping-range"
-MAX_WEIGHT = "max-weight"
-VECTOR_LENGTH = "vector-length"
-GRAPH_SEED = "graph-seed"  # fresh per run: every client rebuilds the neighbour graph from it
+ROUND: Final = "round"
+INDEX: Final = "index"
+NUM_CLIENTS: Final = "num-clients"
+NEIGHBOURS: Final = "neighbours"
+NEIGHBOURHOOD_SIZE: Final = "neighbourhood-size"
+THRESHOLD: Final = "threshold"
+MODULUS_BITS: Final = "modulus-bits"
+QUANTIZATION_BITS: Final = "quantization-bits"
+CLIPPING_RANGE: Final = "clipping-range"
+MAX_WEIGHT: Final = "max-weight"
+VECTOR_LENGTH: Final = "vector-length"
+GRAPH_SEED: Final = "graph-seed"  # fresh per run: every client rebuilds the neighbour graph from it
 # stage 1: advertise keys (client -> server)
-ENCRYPTION_KEY = "encryption-public-key"
-MASK_KEY = "mask-public-key"
-SEED_COMMITMENT = "seed-commitment"
+ENCRYPTION_KEY: Final = "encryption-public-key"
+MASK_KEY: Final = "mask-public-key"
+SEED_COMMITMENT: Final = "seed-commitment"
 # stage 2: share keys (server -> client, then client -> server)
-PEERS = "peers"
-PEER_ENCRYPTION_KEYS = "peer-encryption-keys"
-PEER_MASK_KEYS = "peer-mask-keys"
-DESTINATIONS = "destinations"
-CIPHERTEXTS = "ciphertexts"
+PEERS: Final = "peers"
+PEER_ENCRYPTION_KEYS: Final = "peer-encryption-keys"
+PEER_MASK_KEYS: Final = "peer-mask-keys"
+DESTINATIONS: Final = "destinations"
+CIPHERTEXTS: Final = "ciphertexts"
 # stage 3: masked input (server -> client carries routed shares)
-SOURCES = "sources"
-MASKED = "masked"  # the array's name inside the ArrayRecord keys.SECAGG_MASKED
+SOURCES: Final = "sources"
+MASKED: Final = "masked"  # the array's name inside the ArrayRecord keys.SECAGG_MASKED
 # stage 4: unmasking
-SURVIVORS = "survivors"
-DROPPED = "dropped"
-SEED_SHARE_OWNERS = "seed-share-owners"
-SEED_SHARES = "seed-shares"
-KEY_SHARE_OWNERS = "key-share-owners"
-KEY_SHARES = "key-shares"
-NEXT_ROUND = "next-round"  # in a masked-input request: advertise keys for this round now
-REFUSED = "refused"  # why a client declined a stage that rode on another message
+SURVIVORS: Final = "survivors"
+DROPPED: Final = "dropped"
+SEED_SHARE_OWNERS: Final = "seed-share-owners"
+SEED_SHARES: Final = "seed-shares"
+KEY_SHARE_OWNERS: Final = "key-share-owners"
+KEY_SHARES: Final = "key-shares"
+NEXT_ROUND: Final = "next-round"  # in a masked-input request: advertise keys for this round now
+REFUSED: Final = "refused"  # why a client declined a stage that rode on another message
 
 
 def protocol_record(content: RecordDict) -> ConfigRecord:

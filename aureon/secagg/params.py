@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final
 
 from aureon.exceptions import ConfigError
 from aureon.secagg import fixed_point, ring
 
-_WHERE = "(conf/secure_aggregation/secagg_plus.yaml or the command line)"
+_WHERE: Final = "(conf/secure_aggregation/secagg_plus.yaml or the command line)"
 
 
 def _require(ok: bool, key: str, value: object, expected: str) -> None:

@@ -8,16 +8,18 @@ the result is exactly uniform.
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from aureon.secagg import ring
 
-SEED_BYTES = 32
-_ZERO_BLOCK = bytes(16)
+SEED_BYTES: Final = 32
+_ZERO_BLOCK: Final = bytes(16)
 
 
-def expand(seed: bytes, *, length: int, bits: int) -> np.ndarray:
+def expand(seed: bytes, *, length: int, bits: int) -> ring.RingVector:
     """``length`` values uniform in [0, 2**bits), in the ring's dtype, determined by ``seed``."""
     if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
         raise ValueError(f"a mask seed must be {SEED_BYTES} bytes")

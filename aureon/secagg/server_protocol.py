@@ -29,20 +29,25 @@ import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final, TypeVar
 
 import numpy as np
-from flwr.app import ConfigRecord, RecordDict
+import numpy.typing as npt
+from flwr.app import ConfigRecord, ConfigRecordValues, RecordDict
 
 from aureon import keys
 from aureon.exceptions import SecureAggregationError
 from aureon.secagg import crypto, fixed_point, graph, masking, messages, prg, ring, shamir
 from aureon.secagg.errors import ImplausibleAggregate, MalformedMessage
 from aureon.secagg.params import RoundParams, SecAggSettings
+from aureon.secagg.ring import RingVector
 
-LOG = logging.getLogger(__name__)
-STAGES = ("setup", "advertise-keys", "share-keys", "masked-input", "unmask")
-MAX_RECONSTRUCTION_TRIES = 64
-FLOAT_SLACK = 1e-9  # relative: float64 rounding in dequantization, not a protocol tolerance
+LOG: Final = logging.getLogger(__name__)
+STAGES: Final = ("setup", "advertise-keys", "share-keys", "masked-input", "unmask")
+MAX_RECONSTRUCTION_TRIES: Final = 64
+FLOAT_SLACK: Final = 1e-9  # relative: float64 rounding in dequantization, not a protocol tolerance
+
+_Parsed = TypeVar("_Parsed")
 
 
 @dataclass(frozen=True)
@@ -63,14 +68,14 @@ class SecureSum:
     clipped to [-clipping_range, clipping_range] and each w_u to [0, max_weight].
     """
 
-    weighted_sum: np.ndarray
+    weighted_sum: npt.NDArray[np.float64]
     total_weight: int
     max_weight: int
     contributors: list[int]
     sum_error_bound: float
     clipping_range: float
 
-    def mean(self) -> np.ndarray:
+    def mean(self) -> npt.NDArray[np.float64]:
         """The weighted mean sum_u w_u x_u / sum_u w_u of the contributors' inputs."""
         if self.total_weight <= 0:
             raise SecureAggregationError("the securely summed weight is 0: no contributor reported training examples")
@@ -146,7 +151,7 @@ class SecAggServer:
         self._public: dict[int, tuple[bytes, bytes, bytes]] = {}
         self._shared: set[int] = set()
         self._ciphertexts: dict[tuple[int, int], bytes] = {}
-        self._masked: dict[int, np.ndarray] = {}
+        self._masked: dict[int, RingVector] = {}
         self._unmask_asked: dict[int, tuple[list[int], list[int]]] = {}
 
     # ---------------------------------------------------------------- helpers
@@ -169,10 +174,10 @@ class SecAggServer:
         self,
         replies: Mapping[int, RecordDict],
         stage: int,
-        read: Callable[[int, RecordDict], object],
-    ) -> dict[int, object]:
+        read: Callable[[int, RecordDict], _Parsed],
+    ) -> dict[int, _Parsed]:
         """Apply ``read`` to each expected reply; reject unexpected or malformed ones."""
-        parsed: dict[int, object] = {}
+        parsed: dict[int, _Parsed] = {}
         for node_id, content in replies.items():
             index = self.index_of.get(node_id)
             if index is None or index not in self._asked:
@@ -219,10 +224,10 @@ class SecAggServer:
         self._require_quorum(alive, stage)
         return alive
 
-    def _request(self, index: int, **values: object) -> ConfigRecord:
+    def _request(self, index: int, values: Mapping[str, ConfigRecordValues]) -> ConfigRecord:
         record = ConfigRecord({messages.ROUND: self.server_round, messages.INDEX: index})
         for name, value in values.items():
-            record[name] = value  # type: ignore[assignment]
+            record[name] = value
         return record
 
     # ---------------------------------------------------------------- stage 0
@@ -234,7 +239,7 @@ class SecAggServer:
         return {
             self.node_of[index]: self._request(
                 index,
-                **{
+                {
                     messages.NUM_CLIENTS: p.num_clients,
                     messages.NEIGHBOURS: sorted(self.neighbours[index]),
                     messages.NEIGHBOURHOOD_SIZE: p.neighbourhood_size,
@@ -265,14 +270,14 @@ class SecAggServer:
 
         parsed = self._parse(replies, 1, read)
         alive = self._prune(set(parsed), 1)
-        self._public = {u: parsed[u] for u in alive}  # type: ignore[misc]
+        self._public = {u: parsed[u] for u in alive}
         self._asked = alive
         requests = {}
         for u in sorted(alive):
             peers = sorted(self.neighbours[u] & alive)
             requests[self.node_of[u]] = self._request(
                 u,
-                **{
+                {
                     messages.PEERS: peers,
                     messages.PEER_ENCRYPTION_KEYS: [self._public[v][0] for v in peers],
                     messages.PEER_MASK_KEYS: [self._public[v][1] for v in peers],
@@ -302,18 +307,14 @@ class SecAggServer:
         parsed = self._parse(replies, 2, read)
         alive = self._prune(set(parsed), 2)
         self._shared = alive
-        self._ciphertexts = {
-            (u, v): blob
-            for u in alive
-            for v, blob in parsed[u].items()  # type: ignore[attr-defined]
-        }
+        self._ciphertexts = {(u, v): blob for u in alive for v, blob in parsed[u].items()}
         self._asked = alive
         requests = {}
         for v in sorted(alive):
             sources = sorted(self.neighbours[v] & alive)
             requests[self.node_of[v]] = self._request(
                 v,
-                **{
+                {
                     messages.SOURCES: sources,
                     messages.CIPHERTEXTS: [self._ciphertexts[(u, v)] for u in sources],
                 },
@@ -327,7 +328,7 @@ class SecAggServer:
         bits = self.params.modulus_bits
         dtype = ring.wire_dtype(bits)
 
-        def read(_index: int, content: RecordDict) -> np.ndarray:
+        def read(_index: int, content: RecordDict) -> RingVector:
             record = content.array_records.get(keys.SECAGG_MASKED)
             if record is None or list(record.keys()) != [messages.MASKED]:
                 raise MalformedMessage(
@@ -348,7 +349,7 @@ class SecAggServer:
         parsed = self._parse(replies, 3, read)
         survivors = set(parsed)
         self._require_quorum(survivors, 3)
-        self._masked = {u: parsed[u] for u in survivors}  # type: ignore[misc]
+        self._masked = {u: parsed[u] for u in survivors}
         dropped = self._shared - survivors
         self._unmask_asked = {
             u: (sorted((self.neighbours[u] & survivors) | {u}), sorted(self.neighbours[u] & dropped))
@@ -356,7 +357,7 @@ class SecAggServer:
         }
         self._asked = survivors
         return {
-            self.node_of[u]: self._request(u, **{messages.SURVIVORS: alive, messages.DROPPED: gone})
+            self.node_of[u]: self._request(u, {messages.SURVIVORS: alive, messages.DROPPED: gone})
             for u, (alive, gone) in self._unmask_asked.items()
         }
 
@@ -386,10 +387,10 @@ class SecAggServer:
         parsed = self._parse(replies, 4, read)
         seed_points: dict[int, dict[int, int]] = {u: {} for u in self._masked}
         key_points: dict[int, dict[int, int]] = {}
-        for responder, (seeds, keys_) in parsed.items():  # type: ignore[misc]
-            for owner, share in seeds.items():  # type: ignore[has-type]
+        for responder, (seed_share_of, key_share_of) in parsed.items():
+            for owner, share in seed_share_of.items():
                 seed_points[owner][responder] = share
-            for owner, share in keys_.items():  # type: ignore[has-type]
+            for owner, share in key_share_of.items():
                 key_points.setdefault(owner, {})[responder] = share
 
         total = np.zeros(self.vector_length, dtype=ring.wire_dtype(self.params.modulus_bits))
@@ -397,24 +398,14 @@ class SecAggServer:
         for u in sorted(self._masked):
             total = ring.add(total, self._masked[u], bits)
             commitment = self._public[u][2]
-            seed = self._rebuild(
-                u,
-                seed_points[u],
-                "self-mask seed",
-                lambda b, c=commitment: masking.seed_commitment(b) == c,  # type: ignore[misc]
-            )
+            seed = self._rebuild(u, seed_points[u], "self-mask seed", _commits_to(commitment))
             total = ring.sub(total, prg.expand(seed, length=self.vector_length, bits=bits), bits)
         for v in sorted(self._shared - set(self._masked)):
             partners = sorted(self.neighbours[v] & set(self._masked))
             if not partners:
                 continue
             public = self._public[v][1]
-            mask_key = self._rebuild(
-                v,
-                key_points.get(v, {}),
-                "mask key",
-                lambda b, p=public: crypto.public_key(b) == p,  # type: ignore[misc]
-            )
+            mask_key = self._rebuild(v, key_points.get(v, {}), "mask key", _has_public_key(public))
             seeds = masking.pairwise_seeds(
                 mask_key, {u: self._public[u][1] for u in partners}, server_round=self.server_round, me=v
             )
@@ -466,3 +457,21 @@ class SecAggServer:
             f"secure aggregation aborted at stage 'unmask': no {t} of the {len(points)} shares of "
             f"node {self.node_of[owner]}'s {what} match its public commitment (corrupted shares)"
         )
+
+
+def _commits_to(commitment: bytes) -> Callable[[bytes], bool]:
+    """Whether a rebuilt self-mask seed is the one ``commitment`` was advertised for."""
+
+    def verify(seed: bytes) -> bool:
+        return masking.seed_commitment(seed) == commitment
+
+    return verify
+
+
+def _has_public_key(public: bytes) -> Callable[[bytes], bool]:
+    """Whether a rebuilt mask key is the private half of the advertised ``public`` key."""
+
+    def verify(private_key: bytes) -> bool:
+        return crypto.public_key(private_key) == public
+
+    return verify

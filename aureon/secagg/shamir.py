@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from typing import Final
 
-PRIME = (1 << 521) - 1
-SHARE_BYTES = (PRIME.bit_length() + 7) // 8
+PRIME: Final = (1 << 521) - 1
+SHARE_BYTES: Final = (PRIME.bit_length() + 7) // 8
 
 
 def split(secret: int, *, threshold: int, points: Sequence[int]) -> dict[int, int]:

@@ -39,9 +39,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from logging import ERROR, WARNING
+from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app.message import make_message
 from flwr.common.logger import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
@@ -50,10 +53,10 @@ from aureon import keys
 from aureon.exceptions import ConfigError, SecureAggregationError
 from aureon.secagg import SecAggServer, SecAggSettings, messages
 from aureon.secagg.vector import VectorLayout
-from aureon.strategies.ledger import RoundLedger
 from aureon.strategies.wrapper import StrategyWrapper
+from aureon.tracking.round_log import RoundLog
 
-PLAIN_METRICS_SKIPPED = (keys.PARTITION_ID, keys.NUM_EXAMPLES)
+PLAIN_METRICS_SKIPPED: Final = (keys.NUM_EXAMPLES,)
 
 
 @dataclass
@@ -75,7 +78,7 @@ class SecureAggregation(StrategyWrapper):
         inner: Strategy,
         *,
         settings: SecAggSettings,
-        ledger: RoundLedger,
+        ledger: RoundLog,
         timeout: float | None = None,
         num_rounds: int | None = None,
     ) -> None:
@@ -87,7 +90,7 @@ class SecureAggregation(StrategyWrapper):
         self.num_rounds = num_rounds
         self._grid: Grid | None = None
         self._layout: VectorLayout | None = None
-        self._global: np.ndarray | None = None
+        self._global: npt.NDArray[np.float64] | None = None
         self._current: _Session | None = None  # the round being trained
         self._next: _Session | None = None  # the next round, set up during this one's unmasking
         self._adverts: dict[int, ConfigRecord] = {}  # public keys clients advertised ahead
@@ -379,9 +382,8 @@ class SecureAggregation(StrategyWrapper):
         metrics = _mean_plain_metrics([contents[n] for n in sorted(contributors)])
         metrics[keys.NUM_EXAMPLES] = secure_sum.total_weight
         template = next(r for r in replies if r.metadata.src_node_id in contributors)
-        summary = Message(  # type: ignore[call-overload]
-            content=RecordDict({keys.ARRAYS: aggregated, keys.METRICS: metrics}),
-            metadata=template.metadata,
+        summary = make_message(
+            metadata=template.metadata, content=RecordDict({keys.ARRAYS: aggregated, keys.METRICS: metrics})
         )
         return self.inner.aggregate_train(server_round, [summary])
 

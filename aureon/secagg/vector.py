@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from flwr.app import Array, ArrayRecord
 
 
@@ -33,13 +34,13 @@ class VectorLayout:
     def size(self) -> int:
         return int(sum(int(np.prod(shape, dtype=np.int64)) for shape in self.shapes))
 
-    def flatten(self, arrays: ArrayRecord) -> np.ndarray:
+    def flatten(self, arrays: ArrayRecord) -> npt.NDArray[np.float64]:
         """The tensors in layout order as one float64 vector; ValueError if they do not fit."""
         if set(arrays.keys()) != set(self.names):
             missing = sorted(set(self.names) - set(arrays.keys()))
             extra = sorted(set(arrays.keys()) - set(self.names))
             raise ValueError(f"tensors do not match the model (missing {missing}, unexpected {extra})")
-        parts = []
+        parts: list[npt.NDArray[np.float64]] = []
         for name, shape in zip(self.names, self.shapes, strict=True):
             value = np.asarray(arrays[name].numpy())
             if tuple(value.shape) != shape:
@@ -47,7 +48,7 @@ class VectorLayout:
             parts.append(value.astype(np.float64).ravel())
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
 
-    def unflatten(self, flat: np.ndarray) -> ArrayRecord:
+    def unflatten(self, flat: npt.NDArray[np.float64]) -> ArrayRecord:
         """An ArrayRecord with the layout's tensors cut from ``flat``, cast to their dtypes."""
         if flat.size != self.size:
             raise ValueError(f"the vector has {flat.size} values, the layout {self.size}")

@@ -1,9 +1,12 @@
-"""Turn a strategy config into a Flower strategy (flwr.serverapp.strategy)."""
+"""Turn a strategy config into a Flower strategy (flwr.serverapp.strategy).
+
+``build_strategy`` dispatches through the config registry; each function below
+is the builder a strategy config names in its ``@register`` line.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 from flwr.serverapp.strategy import (
@@ -30,22 +33,8 @@ from aureon.config import (
     MultiKrumConfig,
     StrategyConfig,
 )
+from aureon.config.registry import REGISTRY
 from aureon.exceptions import ConfigError
-
-_BUILDERS: dict[type[StrategyConfig], Callable[[Any, dict[str, Any]], Strategy]] = {
-    FedAvgConfig: lambda c, common: FedAvg(**common),
-    FedProxConfig: lambda c, common: FedProx(**common, proximal_mu=c.proximal_mu),
-    FedAdamConfig: lambda c, common: FedAdam(**common, eta=c.eta, beta_1=c.beta_1, beta_2=c.beta_2, tau=c.tau),
-    KrumConfig: lambda c, common: Krum(**common, num_malicious_nodes=c.num_malicious_nodes),
-    MultiKrumConfig: lambda c, common: MultiKrum(
-        **common,
-        num_malicious_nodes=c.num_malicious_nodes,
-        num_nodes_to_select=c.num_nodes_to_select,
-    ),
-    BulyanConfig: lambda c, common: Bulyan(**common, num_malicious_nodes=c.num_malicious_nodes),
-    FedMedianConfig: lambda c, common: FedMedian(**common),
-    FedTrimmedAvgConfig: lambda c, common: FedTrimmedAvg(**common, beta=c.beta),
-}
 
 
 def build_strategy(config: StrategyConfig, *, num_clients: int) -> Strategy:
@@ -54,13 +43,12 @@ def build_strategy(config: StrategyConfig, *, num_clients: int) -> Strategy:
     Evaluation happens on the server (held-out test split), so client-side
     evaluation is off.
     """
-    builder = _BUILDERS.get(type(config))
-    if builder is None:
+    if not config.federated:
         raise ConfigError(
             f"strategy={config.name!r} is not a federated strategy; expected one of "
-            f"{sorted(c().name for c in _BUILDERS)}"
+            f"{sorted(REGISTRY.buildable('strategy'))}"
         )
-    common = {
+    common: dict[str, Any] = {
         "fraction_train": config.fraction_train,
         "fraction_evaluate": 0.0,
         "min_train_nodes": max(1, math.ceil(config.fraction_train * num_clients)),
@@ -70,4 +58,41 @@ def build_strategy(config: StrategyConfig, *, num_clients: int) -> Strategy:
         "arrayrecord_key": keys.ARRAYS,
         "configrecord_key": keys.CONFIG,
     }
-    return builder(config, common)
+    return REGISTRY.build("strategy", config, expect=Strategy, **common)  # type: ignore[type-abstract]
+
+
+# Builders: the config, then the settings every strategy shares (``common`` above).
+def fedavg(config: FedAvgConfig, **common: Any) -> FedAvg:
+    return FedAvg(**common)
+
+
+def fedprox(config: FedProxConfig, **common: Any) -> FedProx:
+    return FedProx(**common, proximal_mu=config.proximal_mu)
+
+
+def fedadam(config: FedAdamConfig, **common: Any) -> FedAdam:
+    return FedAdam(**common, eta=config.eta, beta_1=config.beta_1, beta_2=config.beta_2, tau=config.tau)
+
+
+def krum(config: KrumConfig, **common: Any) -> Krum:
+    return Krum(**common, num_malicious_nodes=config.num_malicious_nodes)
+
+
+def multikrum(config: MultiKrumConfig, **common: Any) -> MultiKrum:
+    return MultiKrum(
+        **common,
+        num_malicious_nodes=config.num_malicious_nodes,
+        num_nodes_to_select=config.num_nodes_to_select,
+    )
+
+
+def bulyan(config: BulyanConfig, **common: Any) -> Bulyan:
+    return Bulyan(**common, num_malicious_nodes=config.num_malicious_nodes)
+
+
+def fedmedian(config: FedMedianConfig, **common: Any) -> FedMedian:
+    return FedMedian(**common)
+
+
+def fedtrimmedavg(config: FedTrimmedAvgConfig, **common: Any) -> FedTrimmedAvg:
+    return FedTrimmedAvg(**common, beta=config.beta)

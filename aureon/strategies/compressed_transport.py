@@ -24,6 +24,8 @@ from aureon.codecs.transport import plain_arrays, weights_from_content
 from aureon.config import CompressionConfig
 from aureon.seeding import derive_seed
 from aureon.strategies.wrapper import StrategyWrapper
+from aureon.tracking.phases import SERIALIZE
+from aureon.tracking.round_log import RoundLog
 
 MALFORMED_UPDATE_CODE = 4002
 DOWNLOAD_SEED_STREAM = 0xC0DEC  # keeps the server's rounding noise apart from every client's
@@ -33,20 +35,15 @@ class CompressedTransport(StrategyWrapper):
     """Encodes the global model with ``download``; decodes compressed client replies.
 
     Replies carry deltas against the weights sent in the same round; the
-    wrapper keeps its exact copy of those weights per round to add them back.
+    wrapper adds them back to the round log's shared copy of those weights.
     A reply that cannot be decoded becomes a failed reply (the round goes on
     without it) rather than stopping the run.
     """
 
-    def __init__(self, inner: Strategy, *, download: Codec) -> None:
+    def __init__(self, inner: Strategy, *, download: Codec, round_log: RoundLog) -> None:
         super().__init__(inner)
         self.download = download
-        self._sent: dict[int, dict[str, np.ndarray]] = {}
-
-    def _sent_weights(self, messages: list[Message], arrays: ArrayRecord) -> dict[str, np.ndarray]:
-        """The weights the messages carry (what clients compute their deltas against)."""
-        plain = messages[0].content.array_records.get(keys.ARRAYS) if messages else None
-        return {k: a.numpy() for k, a in (plain if plain is not None else arrays).items()}
+        self.round_log = round_log
 
     def _encode(self, messages: list[Message], weights: dict[str, np.ndarray]) -> list[Message]:
         if self.download.lossless or not messages:
@@ -65,9 +62,9 @@ class CompressedTransport(StrategyWrapper):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         messages = list(self.inner.configure_train(server_round, arrays, config, grid))
-        weights = self._sent_weights(messages, arrays)
-        self._sent = {server_round: weights}
-        return self._encode(messages, weights)
+        weights = self.round_log.share_weights(server_round, arrays)
+        with self.round_log.phase(server_round, SERIALIZE):
+            return self._encode(messages, weights)
 
     def _decode(self, reply: Message, reference: dict[str, np.ndarray] | None) -> Message:
         if reply.has_error() or not reply.has_content() or not is_compressed(reply.content):
@@ -89,20 +86,24 @@ class CompressedTransport(StrategyWrapper):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        reference = self._sent.get(server_round)
-        decoded = [self._decode(reply, reference) for reply in replies]
+        reference = self.round_log.weights_sent(server_round)
+        with self.round_log.phase(server_round, SERIALIZE):
+            decoded = [self._decode(reply, reference) for reply in replies]
         return self.inner.aggregate_train(server_round, decoded)
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         messages = list(self.inner.configure_evaluate(server_round, arrays, config, grid))
-        return self._encode(messages, self._sent_weights(messages, arrays))
+        if self.download.lossless or not messages:
+            return messages
+        with self.round_log.phase(server_round, SERIALIZE):
+            return self._encode(messages, {k: a.numpy() for k, a in arrays.items()})
 
 
-def with_compression(inner: Strategy, config: CompressionConfig, *, seed: int) -> Strategy:
+def with_compression(inner: Strategy, config: CompressionConfig, *, seed: int, round_log: RoundLog) -> Strategy:
     """``inner`` wrapped in CompressedTransport, or ``inner`` itself when nothing is compressed."""
     if not config.active:
         return inner
     download = build_codec(config.download, seed=derive_seed(seed, DOWNLOAD_SEED_STREAM), topk_ratio=config.topk_ratio)
-    return CompressedTransport(inner, download=download)
+    return CompressedTransport(inner, download=download, round_log=round_log)

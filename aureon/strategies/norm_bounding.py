@@ -20,7 +20,8 @@ from flwr.common.logger import log
 from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
-from aureon.strategies.wrapper import ReferenceKeepingWrapper
+from aureon.strategies.wrapper import ReplyCheckingWrapper
+from aureon.tracking.round_log import RoundLog
 
 
 def bound_update(
@@ -39,19 +40,19 @@ def bound_update(
     return bounded, norm
 
 
-class NormBounding(ReferenceKeepingWrapper):
+class NormBounding(ReplyCheckingWrapper):
     """Delegates to ``inner`` after scaling each update down to at most ``max_norm``."""
 
-    def __init__(self, inner: Strategy, *, max_norm: float) -> None:
+    def __init__(self, inner: Strategy, *, max_norm: float, round_log: RoundLog) -> None:
         if not (math.isfinite(max_norm) and max_norm > 0):
             raise ValueError(f"max_norm must be a finite number > 0, got {max_norm!r}")
-        super().__init__(inner)
+        super().__init__(inner, round_log=round_log)
         self.max_norm = max_norm
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        reference = self._reference.get(server_round)
+        reference = self.sent_weights(server_round)
         bounded = []
         for reply in replies:
             if reference is None or reply.has_error() or keys.ARRAYS not in reply.content.array_records:

@@ -1,19 +1,21 @@
-"""A wrapper over any strategy that records what each client sent and received."""
+"""A wrapper over any strategy that reports what each client sent and received to the round log."""
 
 from __future__ import annotations
 
+import hashlib
 import math
-import time
 from collections.abc import Iterable
 
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
 from aureon.strategies.wrapper import StrategyWrapper
-from aureon.tracking.records import ClientRound, Failure
-from aureon.tracking.wire import message_wire_bytes
+from aureon.tracking.round_log import RoundLog
+
+# Flower's own strategies (QFedAvg's train_loss_key) and quickstarts name the loss train_loss
+TRAIN_LOSS_KEYS = (keys.TRAIN_LOSS, "train_loss")
 
 
 def _number(metrics: MetricRecord, key: str) -> float | None:
@@ -24,74 +26,96 @@ def _number(metrics: MetricRecord, key: str) -> float | None:
     return float(value)
 
 
-def _reply_order(message: Message) -> tuple[int, float]:
-    """Sort replies by partition id so aggregation sums in the same order every run."""
+def client_label(content: RecordDict) -> int | None:
+    """The partition a reply's optional ``aureon-client`` ConfigRecord names, or None.
+
+    A label for people reading results.json; the reply's identity is its source node.
+    """
+    record = content.config_records.get(keys.CLIENT_LABEL)
+    value = None if record is None else record.get(keys.LABEL_PARTITION_ID)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def content_digest(content: RecordDict, *, arrays_only: bool = False) -> bytes:
+    """SHA-256 of what a reply carries: its arrays' names, dtypes, shapes and bytes (and, unless
+    ``arrays_only``, its other records).
+
+    Replies sorted by it sum in the same order whatever order they arrived in
+    and whatever node ids the SuperLink handed out; two replies with one digest
+    carry the same content, so their order changes nothing.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(content.keys()):
+        record = content[name]
+        if isinstance(record, ArrayRecord):
+            digest.update(f"record {name!r}\n".encode())
+            for key, array in record.items():
+                digest.update(f"{key!r} {array.dtype} {list(array.shape)} {len(array.data)}\n".encode())
+                digest.update(array.data)
+        elif not arrays_only:
+            digest.update(f"record {name!r}\n".encode())
+            digest.update(repr(sorted(record.items(), key=lambda item: item[0])).encode())
+    return digest.digest()
+
+
+def reply_order(message: Message) -> tuple[int, bytes, bytes, int]:
+    """Replies with content first, by the digest of their arrays, then of all they carry; error
+    replies after, by node (they are not summed).
+
+    The arrays come first so that a reply's metrics (a declared example count, say) do not
+    move it in the sum: the same updates are summed in the same order, whatever weights they declare.
+    """
     if message.has_error() or not message.has_content():
-        return (1, message.metadata.src_node_id)
-    metrics = next(iter(message.content.metric_records.values()), MetricRecord())
-    pid = _number(metrics, keys.PARTITION_ID)
-    return (0, -1 if pid is None else pid)
+        return (1, b"", b"", message.metadata.src_node_id)
+    content = message.content
+    return (0, content_digest(content, arrays_only=True), content_digest(content), message.metadata.src_node_id)
+
+
+def _record_order(message: Message) -> tuple[int, int, int]:
+    """The order clients are listed in results.json: by label (unlabelled last), then node."""
+    label = None if message.has_error() or not message.has_content() else client_label(message.content)
+    return (1, 0, message.metadata.src_node_id) if label is None else (0, label, message.metadata.src_node_id)
 
 
 class RoundRecorder(StrategyWrapper):
-    """Delegates every hook to ``inner``; records bytes, metrics and failures per round.
+    """Delegates every hook to ``inner``; reports what each client sent and received to the round log.
 
-    A cross-cutting concern, so it wraps a strategy (as Flower's DP wrappers do)
-    instead of living inside each one.
+    The outermost wrapper: it sees the messages as they cross the wire
+    (encoded, if compressed) and every reply before any wrapper judged it,
+    and it hands replies on in the order of their content's digest.
     """
 
-    def __init__(self, inner: Strategy) -> None:
+    def __init__(self, inner: Strategy, *, round_log: RoundLog) -> None:
         super().__init__(inner)
-        self._bytes_down: dict[int, int] = {}
-        self._round_started: dict[int, float] = {}
-        self._clients: dict[int, list[ClientRound]] = {}
-        self._failures: dict[int, list[Failure]] = {}
+        self.round_log = round_log
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        self._round_started[server_round] = time.monotonic()
         messages = list(self.inner.configure_train(server_round, arrays, config, grid))
-        self._bytes_down = {m.metadata.dst_node_id: message_wire_bytes(m) for m in messages}
+        self.round_log.sent_train(server_round, messages)
         return messages
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        ordered = sorted(replies, key=_reply_order)
-        clients, failures = [], []
-        for reply in ordered:
-            node_id = reply.metadata.src_node_id
+        replies = list(replies)
+        for reply in sorted(replies, key=_record_order):
             if reply.has_error():
-                failures.append(Failure(node_id=node_id, reason=reply.error.reason or "error"))
+                reason = reply.error.reason or "error"
+                self.round_log.reply_failed(server_round, node_id=reply.metadata.src_node_id, reason=reason)
                 continue
             metrics = next(iter(reply.content.metric_records.values()), MetricRecord())
-            partition_id = _number(metrics, keys.PARTITION_ID)
             num_examples = _number(metrics, keys.NUM_EXAMPLES)
-            train_loss = _number(metrics, keys.TRAIN_LOSS)
-            clients.append(
-                ClientRound(
-                    partition_id=-1 if partition_id is None else int(partition_id),
-                    node_id=node_id,
-                    num_examples=None if num_examples is None else int(num_examples),
-                    train_loss=train_loss,
-                    epsilon=_number(metrics, keys.EPSILON),
-                    bytes_up=message_wire_bytes(reply),
-                    bytes_down=self._bytes_down.get(node_id, 0),
-                )
+            losses = (_number(metrics, key) for key in TRAIN_LOSS_KEYS)
+            self.round_log.replied(
+                server_round,
+                reply,
+                partition_id=client_label(reply.content),
+                num_examples=None if num_examples is None else int(num_examples),
+                train_loss=next((loss for loss in losses if loss is not None), None),
+                epsilon=_number(metrics, keys.EPSILON),
             )
-        self._clients[server_round] = clients
-        self._failures[server_round] = failures
-        return self.inner.aggregate_train(server_round, ordered)
-
-    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
-        return self.inner.aggregate_evaluate(server_round, list(replies))
-
-    def pop_round(self, server_round: int) -> tuple[list[ClientRound], list[Failure], float]:
-        """What was recorded for ``server_round`` and the seconds since it started."""
-        started = self._round_started.pop(server_round, time.monotonic())
-        return (
-            self._clients.pop(server_round, []),
-            self._failures.pop(server_round, []),
-            time.monotonic() - started,
-        )
+        return self.inner.aggregate_train(server_round, sorted(replies, key=reply_order))

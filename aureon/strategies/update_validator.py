@@ -5,41 +5,63 @@ tensor or an extra metric raises InconsistentMessageReplies and stops the run.
 This wrapper checks each reply against the global model the server sent and
 passes on only the ones that fit; each refusal is logged and recorded (with
 its reason) in results.json, and the round goes on with the rest.
+
+It requires what aggregation needs (arrays that match the global model, a
+``num-examples`` weight), not that every client reports the same metrics: a
+federation mixes AUREON's clients (``epsilon`` under DP, ``train-loss``
+without) with plain Flower ones (``train_loss``, ``accuracy``, ...). The inner
+strategy then averages the metrics every passed reply carries (``shared_metric_names``),
+the same set whatever order the replies arrived in; the rest is left out.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable
-from logging import WARNING
+from logging import INFO, WARNING
 from typing import cast
 
 import numpy as np
-from flwr.app import ArrayRecord, Message, MetricRecord
+from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
 from flwr.common.logger import log
 from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
-from aureon.strategies.ledger import RoundLedger
-from aureon.strategies.wrapper import ReferenceKeepingWrapper
+from aureon.strategies.wrapper import ReplyCheckingWrapper
+from aureon.tracking.round_log import RoundLog
 
 STAGE = "update-validation"
+NO_EPSILON = (
+    f"the reply reports no {keys.EPSILON!r}: privacy.require_client_dp=true aggregates only "
+    "clients that report the DP-SGD epsilon they spent"
+)
 
 
-class UpdateValidator(ReferenceKeepingWrapper):
+class UpdateValidator(ReplyCheckingWrapper):
     """Delegates to ``inner`` after dropping replies that fail ``check_reply``.
 
     A reply is refused when it has no ArrayRecord ``arrays`` or MetricRecord,
     lacks a positive finite ``num-examples``, misses or adds a tensor, has a
     tensor of another shape or dtype, holds NaN or Inf, or (with
-    ``max_update_norm``) moves the model farther than that L2 distance.
+    ``max_update_norm``) moves the model farther than that L2 distance. With
+    ``require_epsilon`` (``privacy.require_client_dp``) a reply without a
+    finite ``epsilon`` is refused too: one client without DP-SGD would void
+    the guarantee the run states. Other metrics are never a reason: the
+    passed replies reach ``inner`` with one MetricRecord ``metrics`` holding
+    the metrics they all share.
     """
 
-    def __init__(self, inner: Strategy, *, ledger: RoundLedger, max_update_norm: float | None = None) -> None:
-        super().__init__(inner)
-        self.ledger = ledger
+    def __init__(
+        self,
+        inner: Strategy,
+        *,
+        round_log: RoundLog,
+        max_update_norm: float | None = None,
+        require_epsilon: bool = False,
+    ) -> None:
+        super().__init__(inner, round_log=round_log)
         self.max_update_norm = max_update_norm
+        self.require_epsilon = require_epsilon
 
     def check_reply(self, reply: Message, reference: dict[str, np.ndarray]) -> str | None:
         """Why ``reply`` cannot be aggregated, or None if it can."""
@@ -47,16 +69,11 @@ class UpdateValidator(ReferenceKeepingWrapper):
         if list(content.array_records.keys()) != [keys.ARRAYS]:
             found = list(content.array_records.keys())
             return f"expected exactly one ArrayRecord {keys.ARRAYS!r}, got {found}"
-        if len(content.metric_records) != 1:
-            return f"expected exactly one MetricRecord, got {len(content.metric_records)}"
-        metrics = next(iter(content.metric_records.values()))
-        weight = metrics.get(keys.NUM_EXAMPLES)
-        if (
-            isinstance(weight, bool)
-            or not isinstance(weight, (int, float))
-            or not (math.isfinite(weight) and weight > 0)
-        ):
-            return f"metric {keys.NUM_EXAMPLES!r} must be a finite number > 0, got {weight!r}"
+        weight_problem = _weight_problem(content)
+        if weight_problem is not None:
+            return weight_problem
+        if self.require_epsilon and not _reports_epsilon(content):
+            return NO_EPSILON
         received = cast(ArrayRecord, content[keys.ARRAYS])
         missing = sorted(set(reference) - set(received.keys()))
         extra = sorted(set(received.keys()) - set(reference))
@@ -87,11 +104,11 @@ class UpdateValidator(ReferenceKeepingWrapper):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        reference = self._reference.get(server_round, {})
+        reference = self.sent_weights(server_round) or {}
         passed: list[Message] = []
         for reply in replies:
             if reply.has_error():
-                passed.append(reply)  # the inner strategy logs it; RoundRecorder records it
+                passed.append(reply)  # the inner strategy logs it; RoundRecorder recorded it
                 continue
             reason = "the reply has no content" if not reply.has_content() else None
             reason = reason or self.check_reply(reply, reference)
@@ -99,25 +116,95 @@ class UpdateValidator(ReferenceKeepingWrapper):
                 passed.append(reply)
             else:
                 self._refuse(server_round, reply, reason)
-        return self.inner.aggregate_train(server_round, self._same_metric_keys(server_round, passed))
+        return self.inner.aggregate_train(server_round, with_shared_metrics(server_round, passed))
 
-    def _same_metric_keys(self, server_round: int, replies: list[Message]) -> list[Message]:
-        """Keep the replies whose metric names match the most common set (Flower requires one set)."""
-        contents = [r for r in replies if not r.has_error()]
-        if not contents:
-            return replies
-        names = {id(r): frozenset(next(iter(r.content.metric_records.values())).keys()) for r in contents}
-        usual, _ = Counter(names.values()).most_common(1)[0]
-        kept = []
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
+        passed: list[Message] = []
         for reply in replies:
-            if reply.has_error() or names[id(reply)] == usual:
-                kept.append(reply)
+            reason = None if reply.has_error() else _weight_problem(reply.content)
+            if reason is None:
+                passed.append(reply)
             else:
-                odd = sorted(names[id(reply)] ^ usual)
-                self._refuse(server_round, reply, f"metric names differ from the other replies: {odd}")
-        return kept
+                node_id = reply.metadata.src_node_id
+                log(WARNING, "round %d: evaluation of node %d left out: %s", server_round, node_id, reason)
+        return self.inner.aggregate_evaluate(server_round, with_shared_metrics(server_round, passed))
 
     def _refuse(self, server_round: int, reply: Message, reason: str) -> None:
         node_id = reply.metadata.src_node_id
         log(WARNING, "round %d: update of node %d rejected: %s", server_round, node_id, reason)
-        self.ledger.reject(server_round, node_id=node_id, stage=STAGE, reason=reason)
+        self.round_log.reject(server_round, node_id=node_id, stage=STAGE, reason=reason)
+
+
+def _weight_problem(content: RecordDict) -> str | None:
+    """Why ``content`` has no usable aggregation weight: one MetricRecord with ``num-examples`` > 0."""
+    if len(content.metric_records) != 1:
+        return f"expected exactly one MetricRecord, got {len(content.metric_records)}"
+    weight = next(iter(content.metric_records.values())).get(keys.NUM_EXAMPLES)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and weight > 0):
+        return f"metric {keys.NUM_EXAMPLES!r} must be a finite number > 0, got {weight!r}"
+    return None
+
+
+def _reports_epsilon(content: RecordDict) -> bool:
+    """Whether ``content``'s one MetricRecord holds a finite ``epsilon`` >= 0."""
+    epsilon = next(iter(content.metric_records.values())).get(keys.EPSILON)
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)):
+        return False
+    return math.isfinite(epsilon) and epsilon >= 0
+
+
+def _kind(value: object) -> tuple[str, int] | None:
+    """How Flower averages ``value``: as a scalar or a list of that length; None if it cannot (NaN, ...)."""
+
+    def finite(item: object) -> bool:
+        return isinstance(item, (int, float)) and not isinstance(item, bool) and math.isfinite(item)
+
+    if finite(value):
+        return ("scalar", 0)
+    if isinstance(value, list) and all(finite(item) for item in value):
+        return ("list", len(value))
+    return None
+
+
+def shared_metric_names(records: Iterable[MetricRecord]) -> set[str]:
+    """The metrics every record carries with a finite value of one kind (scalar, or lists of one length).
+
+    A set intersection: the answer does not depend on the records' order.
+    """
+    records = list(records)
+    if not records:
+        return set()
+    common = set(records[0].keys()).intersection(*(record.keys() for record in records[1:]))
+    return {name for name in common if len({_kind(r[name]) for r in records}) == 1 and _kind(records[0][name])}
+
+
+def with_shared_metrics(server_round: int, replies: list[Message]) -> list[Message]:
+    """``replies`` with each content's one MetricRecord cut down to the metrics they all share.
+
+    Error replies pass as they are. Each reply keeps its metadata (its source
+    node); a reply that already fits is passed on unchanged.
+    """
+    contents = [r for r in replies if not r.has_error()]
+    records = [next(iter(r.content.metric_records.values())) for r in contents]
+    shared = shared_metric_names(records)
+    left_out = sorted(set().union(*(record.keys() for record in records)) - shared)
+    if left_out:
+        log(
+            INFO,
+            "round %d: metrics not carried alike by every reply, left out of the average: %s",
+            server_round,
+            left_out,
+        )
+    out = []
+    for reply in replies:
+        if reply.has_error():
+            out.append(reply)
+            continue
+        (name, record), *_ = reply.content.metric_records.items()
+        if name == keys.METRICS and set(record.keys()) == shared:
+            out.append(reply)
+            continue
+        content = RecordDict({k: v for k, v in reply.content.items() if k not in reply.content.metric_records})
+        content[keys.METRICS] = MetricRecord({k: v for k, v in record.items() if k in shared})
+        out.append(Message(content=content, metadata=reply.metadata))  # type: ignore[call-overload]
+    return out

@@ -4,7 +4,7 @@ FedAvg weights each reply by the ``num-examples`` the client reports, and
 nothing checks that number: a client declaring 10^9 examples sets the mean
 alone. This wrapper lowers every declared weight above ``max_weight``
 (``aggregation.max_weight``) to it before the inner strategy weights by it,
-and records each cap in results.json. Replies must be well-formed (put
+and records each cap in the round log (results.json). Replies must be well-formed (put
 UpdateValidator outside this wrapper).
 """
 
@@ -19,8 +19,8 @@ from flwr.common.logger import log
 from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
-from aureon.strategies.ledger import RoundLedger
 from aureon.strategies.wrapper import StrategyWrapper
+from aureon.tracking.round_log import RoundLog
 
 
 def capped_weight(declared: float, max_weight: float) -> float:
@@ -33,12 +33,12 @@ def capped_weight(declared: float, max_weight: float) -> float:
 class WeightCap(StrategyWrapper):
     """Delegates to ``inner`` after capping each reply's ``num-examples`` at ``max_weight``."""
 
-    def __init__(self, inner: Strategy, *, max_weight: float, ledger: RoundLedger) -> None:
+    def __init__(self, inner: Strategy, *, max_weight: float, round_log: RoundLog) -> None:
         if not (math.isfinite(max_weight) and max_weight > 0):
             raise ValueError(f"max_weight must be a finite number > 0, got {max_weight!r}")
         super().__init__(inner)
         self.max_weight = max_weight
-        self.ledger = ledger
+        self.round_log = round_log
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -63,7 +63,7 @@ class WeightCap(StrategyWrapper):
             declared,
             used,
         )
-        self.ledger.cap(server_round, node_id=node_id, declared=float(declared), used=float(used))
+        self.round_log.cap(server_round, node_id=node_id, declared=float(declared), used=float(used))
         copy = RecordDict(dict(content.items()))
         for name, record in content.metric_records.items():
             if keys.NUM_EXAMPLES in record:

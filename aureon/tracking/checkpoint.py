@@ -249,7 +249,10 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
 
 
 def round_record_from_json(data: dict[str, Any]) -> RoundRecord:
-    """The inverse of ``RoundRecord.to_json`` (derived totals are recomputed, not read)."""
+    """The inverse of ``RoundRecord.to_json`` (derived totals are recomputed, not read).
+
+    Records from checkpoints older than per-phase timing have no ``phases``: they get none.
+    """
     nested = {"clients": ClientRound, "failures": Failure, "rejected": Rejection, "capped": CappedWeight}
     fields = {f.name for f in dataclasses.fields(RoundRecord)}
     kwargs: dict[str, Any] = {}
@@ -257,4 +260,7 @@ def round_record_from_json(data: dict[str, Any]) -> RoundRecord:
         if key not in fields:
             continue
         kwargs[key] = [_build(nested[key], item) for item in value] if key in nested else value
+    phases = kwargs.get("phases", {})
+    if not isinstance(phases, dict) or not all(isinstance(k, str) and _is_number(v) for k, v in phases.items()):
+        raise ValueError(f"phases must map phase names to seconds, got {phases!r}")
     return RoundRecord(**kwargs)

@@ -8,9 +8,13 @@ from typing import Any
 
 @dataclass
 class ClientRound:
-    """One client's contribution to one round."""
+    """One client's contribution to one round, known by its node; ``partition_id`` is only a label.
 
-    partition_id: int
+    The label is what the client's optional ``aureon-client`` record named
+    (AUREON's client names its partition), None for a client that names none.
+    """
+
+    partition_id: int | None
     node_id: int
     num_examples: int | None  # None when the client's weight was aggregated securely
     train_loss: float | None  # None when withheld: under DP-SGD it would be an unprotected release
@@ -58,6 +62,9 @@ class RoundRecord:
     rejected: list[Rejection] = field(default_factory=list)
     capped: list[CappedWeight] = field(default_factory=list)
     aggregation_error: str | None = None  # why the round kept the previous model
+    # seconds per phase (aureon.tracking.phases); the round a resume starts after lacks its
+    # "checkpoint", which the checkpoint holding the round cannot know; older checkpoints have none
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def epsilon_max(self) -> float | None:
@@ -75,10 +82,61 @@ class RoundRecord:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["epsilon_max"] = self.epsilon_max
-        data["epsilon_per_client"] = {str(c.partition_id): c.epsilon for c in self.clients}
+        names = client_names(self.clients)
+        data["epsilon_per_client"] = {name: c.epsilon for name, c in zip(names, self.clients, strict=True)}
         data["bytes_up_total"] = self.bytes_up
         data["bytes_down_total"] = self.bytes_down
         data["num_failures"] = len(self.failures)
         data["num_rejected"] = len(self.rejected)
         data["num_capped"] = len(self.capped)
         return data
+
+
+def client_names(clients: list[ClientRound]) -> list[str]:
+    """How results.json names each client: its partition label, else (or when two share one) ``node-<id>``."""
+    labels = [c.partition_id for c in clients]
+    return [
+        str(c.partition_id) if c.partition_id is not None and labels.count(c.partition_id) == 1 else f"node-{c.node_id}"
+        for c in clients
+    ]
+
+
+def aggregated_clients(record: RoundRecord) -> list[ClientRound]:
+    """The clients whose replies went into the round's aggregate: none if it was aborted, never a rejected one."""
+    if record.aggregation_error is not None:
+        return []
+    rejected = {r.node_id for r in record.rejected}
+    return [c for c in record.clients if c.node_id not in rejected]
+
+
+def privacy_statement(configured: dict[str, Any], rounds: list[RoundRecord]) -> dict[str, Any]:
+    """The DP guarantee results.json may state: ``configured`` only if every aggregated client reported epsilon.
+
+    A client that reported no epsilon (a plain Flower client, or DP off on its
+    side) gave its data no DP-SGD protection, and the global model carries its
+    update: the run then claims no guarantee, keeps the configured one under
+    ``configured`` and names those clients by node (with their label and rounds).
+    """
+    if configured.get("kind", "none") == "none":
+        return configured
+    without: dict[int, dict[str, Any]] = {}
+    for record in rounds:
+        for client in aggregated_clients(record):
+            if client.epsilon is None:
+                entry = without.setdefault(
+                    client.node_id, {"node_id": client.node_id, "partition_id": client.partition_id, "rounds": []}
+                )
+                entry["rounds"].append(record.round)
+    if not without:
+        return {**configured, "clients_without_guarantee": []}
+    nodes = sorted(without)
+    return {
+        "kind": "none",
+        "reason": (
+            f"{len(nodes)} aggregated client(s) reported no epsilon (nodes {nodes}): their data reached the "
+            "global model without DP-SGD, so no guarantee is stated for the run; clients that reported "
+            "an epsilon keep theirs (rounds[].epsilon_per_client)"
+        ),
+        "configured": configured,
+        "clients_without_guarantee": [without[node] for node in nodes],
+    }

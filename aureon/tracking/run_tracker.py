@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from aureon.files import atomic_write_bytes, atomic_write_text
 from aureon.tracking.plot import plot_rounds
-from aureon.tracking.records import RoundRecord
+from aureon.tracking.records import RoundRecord, privacy_statement
 
 NON_FINITE_KEY = "non_finite_fields"
 
@@ -72,6 +73,20 @@ class RunTracker:
         self.console = console or Console(highlight=False)
         self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
 
+    @property
+    def elapsed_seconds(self) -> float:
+        """Seconds the run has taken, across resumes."""
+        return time.monotonic() - self.started
+
+    def restore(
+        self, *, rounds: list[RoundRecord], initial: dict[str, float] | None, elapsed_seconds: float, note: str
+    ) -> None:
+        """Continue a run that had written ``rounds`` in ``elapsed_seconds``; ``note`` says so on the console."""
+        self.rounds = list(rounds)
+        self.initial = initial
+        self.started = time.monotonic() - elapsed_seconds
+        self.console.print(f"[bold]{escape(note)}[/]")
+
     # ------------------------------------------------------------------ rounds
     def log_initial(self, accuracy: float, loss: float) -> None:
         self.initial = {"test_accuracy": accuracy, "test_loss": loss}
@@ -95,6 +110,8 @@ class RunTracker:
         self.writer.add_scalar("round/rejected", len(record.rejected), step)
         if record.epsilon_max is not None:
             self.writer.add_scalar("privacy/epsilon_max", record.epsilon_max, step)
+        for phase, seconds in record.phases.items():
+            self.writer.add_scalar(f"phase/{phase}", seconds, step)
         self.writer.flush()
         eps = f"{record.epsilon_max:.3f}" if record.epsilon_max is not None else "  -  "
         failed = f"  [red]{len(record.failures)} failed[/]" if record.failures else ""
@@ -113,23 +130,46 @@ class RunTracker:
 
     # ------------------------------------------------------------------ finish
     def finish(self, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
-        """Save the final model and plot; return the results written to results.json."""
+        """Save the final model and plot; return the results written to results.json.
+
+        A run whose every round was aborted made no aggregate: it is written
+        ``finished: false`` with the ``reason``, though the loop ran to its end.
+        """
         buffer = io.BytesIO()
         torch.save(state_dict, buffer)
         atomic_write_bytes(self.run_dir / "model.pt", buffer.getvalue())
-        results = self._write_results(finished=True)
+        reason = self.unfinished_reason()
+        if reason is not None:
+            self.console.print(f"[bold red]run not finished:[/] {escape(reason)}", soft_wrap=True)
+        results = self._write_results(finished=reason is None, reason=reason)
         if self.rounds:
             plot_rounds(self.rounds, self.run_dir / "progress.png", initial=self.initial)
         self.writer.close()
         return results
 
-    def results(self, *, finished: bool = False) -> dict[str, Any]:
+    def unfinished_reason(self) -> str | None:
+        """Why a run that ran all its rounds still did not finish (every round aborted), or None."""
+        if not self.rounds or any(r.aggregation_error is None for r in self.rounds):
+            return None
+        first = self.rounds[0]
+        return (
+            f"every round ({len(self.rounds)}) was aborted, so no aggregate was made and the model is "
+            f"the initial one; round {first.round}: {first.aggregation_error}"
+        )
+
+    def results(self, *, finished: bool = False, reason: str | None = None) -> dict[str, Any]:
+        """The results.json document; the privacy block states only a guarantee every aggregated client kept."""
         last = self.rounds[-1] if self.rounds else None
+        summary = dict(self.summary)
+        if isinstance(summary.get("privacy"), dict):
+            summary["privacy"] = privacy_statement(summary["privacy"], self.rounds)
         return {
-            **self.summary,
+            **summary,
             "finished": finished,
+            **({} if reason is None else {"reason": reason}),
             "rounds_completed": len(self.rounds),
-            "total_seconds": time.monotonic() - self.started,
+            "rounds_aborted": [r.round for r in self.rounds if r.aggregation_error is not None],
+            "total_seconds": self.elapsed_seconds,
             "initial": self.initial,
             "final": None
             if last is None
@@ -144,8 +184,8 @@ class RunTracker:
             "rounds": [r.to_json() for r in self.rounds],
         }
 
-    def _write_results(self, *, finished: bool = False) -> dict[str, Any]:
+    def _write_results(self, *, finished: bool = False, reason: str | None = None) -> dict[str, Any]:
         """Rewrite results.json (atomically, strict JSON); return the document written."""
-        results = finite_json_document(self.results(finished=finished))
+        results = finite_json_document(self.results(finished=finished, reason=reason))
         atomic_write_text(self.run_dir / "results.json", json.dumps(results, indent=2, allow_nan=False))
         return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from aureon.config import TrainConfig
-from aureon.privacy.private_training import PrivateTraining
+from aureon.privacy.private_training import Loss, PrivateTraining
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class TrainResult:
     num_examples: int
     mean_loss: float
     steps: int
+    grad_sample_mode: str | None = None  # Opacus' per-sample gradient path; None without DP-SGD
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,17 @@ class EvalResult:
     num_examples: int
     loss: float
     accuracy: float
+
+
+def as_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor over ``array``, copied only when it is read-only (a memory-mapped feature file).
+
+    torch shares memory with writable arrays; a read-only map would make it warn and
+    would let an in-place op fault, so those pages are copied (one batch at a time in evaluation).
+    """
+    if not array.flags.writeable:
+        array = np.array(array)
+    return torch.from_numpy(array)
 
 
 def _proximal_step(model: nn.Module, anchor: list[torch.Tensor], lr: float, mu: float) -> None:
@@ -80,11 +93,12 @@ def _train(
     proximal_mu: float,
 ) -> TrainResult:
     model.train()
-    dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    dataset = TensorDataset(as_tensor(x), as_tensor(y))
     optimizer: torch.optim.Optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
-    criterion: nn.Module = nn.CrossEntropyLoss()
+    plain_criterion = nn.CrossEntropyLoss()
+    criterion: Callable[[torch.Tensor, torch.Tensor], Loss] = plain_criterion
     trainable: nn.Module = model
     parts = None
     if private is None:
@@ -94,7 +108,7 @@ def _train(
         parts = private.attach(
             model=model,
             optimizer=optimizer,
-            criterion=criterion,
+            criterion=plain_criterion,
             dataset=dataset,
             batch_size=config.batch_size,
         )
@@ -106,7 +120,7 @@ def _train(
             for xb, yb in loader:
                 optimizer.zero_grad(set_to_none=True)
                 loss = criterion(trainable(xb), yb)
-                loss.backward()
+                loss.backward()  # under ghost clipping: the norm pass, then the clipped pass
                 optimizer.step()
                 if anchor:
                     _proximal_step(model, anchor, config.lr, proximal_mu)
@@ -117,7 +131,12 @@ def _train(
     finally:
         if parts is not None:
             PrivateTraining.detach(parts)
-    return TrainResult(num_examples=len(x), mean_loss=total_loss / max(batches, 1), steps=steps)
+    return TrainResult(
+        num_examples=len(x),
+        mean_loss=total_loss / max(batches, 1),
+        steps=steps,
+        grad_sample_mode=None if parts is None else parts.grad_sample_mode,
+    )
 
 
 @torch.no_grad()
@@ -126,8 +145,8 @@ def evaluate_model(model: nn.Module, x: np.ndarray, y: np.ndarray, *, batch_size
     model.eval()
     total_loss, correct = 0.0, 0
     for start in range(0, len(x), batch_size):
-        xb = torch.from_numpy(x[start : start + batch_size])
-        yb = torch.from_numpy(y[start : start + batch_size])
+        xb = as_tensor(x[start : start + batch_size])
+        yb = as_tensor(y[start : start + batch_size])
         logits = model(xb)
         total_loss += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
         correct += int((logits.argmax(dim=1) == yb).sum())

@@ -13,8 +13,8 @@ from aureon.launch.simulation import run_experiment
 @pytest.mark.integration
 def test_int8_run_learns_and_records_fewer_bytes_each_way(tmp_path: Path) -> None:
     config = compose_config(
-        ["dataset=digits", "num_clients=2", "num_rounds=2", "train.batch_size=32",
-         "compression=int8"]
+        ["dataset=digits", "features=none", "model=cnn", "num_clients=2", "num_rounds=2", "train.batch_size=32",
+         "train.local_epochs=1", "train.lr=0.05", "train.momentum=0.9", "train.lr_decay=1.0", "compression=int8"]
     )
     results = run_experiment(config, tmp_path)
     assert results["finished"] and results["compression"]["upload"] == "int8"

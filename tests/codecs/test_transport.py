@@ -112,7 +112,7 @@ def _context() -> Context:
 
 def test_client_sends_topk_delta_and_keeps_the_residual_across_rounds() -> None:
     config = compose_config(
-        ["dataset=digits", "num_clients=2", "privacy=none", "compression=topk",
+        ["dataset=digits", "features=none", "model=cnn", "num_clients=2", "privacy=none", "compression=topk",
          "compression.topk_ratio=0.05", "train.local_epochs=1"]
     )
     model = build_model(config.model, input_shape=(1, 8, 8), num_classes=10, seed=0)

@@ -12,10 +12,15 @@ from aureon.config import AureonConfig
 from aureon.launch.run_config import compose_config
 from aureon.models import build_model
 
+# Pixels, the SmallCNN and one local epoch, pinned: the default run's recipe
+# (conf/config.yaml) may change without moving these tests.
+PINNED = ["features=none", "model=cnn", "train.local_epochs=1", "train.lr=0.05", "train.momentum=0.9",
+          "train.lr_decay=1.0"]
+
 
 def digits_config(*overrides: str) -> AureonConfig:
     return compose_config(
-        ["dataset=digits", "num_clients=3", "num_rounds=3", "train.batch_size=32", *overrides]
+        ["dataset=digits", *PINNED, "num_clients=3", "num_rounds=3", "train.batch_size=32", *overrides]
     )
 
 

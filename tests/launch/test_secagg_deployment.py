@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.deployment]
 
 RUN = [
     "dataset=digits",
+    "features=none",
     "model=logreg",
     "privacy=none",
     "num_clients=3",

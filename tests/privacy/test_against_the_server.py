@@ -242,7 +242,7 @@ def test_the_run_budget_still_refuses_a_round_past_the_target(tmp_path: Path) ->
 def test_dp_replies_carry_no_training_loss(tmp_path: Path) -> None:
     config = digits_config()
     reply = handle_train(train_message(initial_arrays(config), 1), client_context(0, 3, tmp_path), config)
-    assert set(reply.content[keys.METRICS].keys()) == {keys.NUM_EXAMPLES, keys.PARTITION_ID, keys.EPSILON}
+    assert set(reply.content[keys.METRICS].keys()) == {keys.NUM_EXAMPLES, keys.EPSILON}
 
 
 def test_a_client_with_a_floor_does_not_answer_evaluation(tmp_path: Path) -> None:

@@ -21,7 +21,8 @@ from aureon.privacy import plan_dp
 from aureon.tracking.checkpoint import Checkpoint, CheckpointError
 from tests.inprocess_grid import InProcessGrid
 
-BASE = ["dataset=digits", "model=logreg", "num_clients=2", "num_rounds=3", "train.batch_size=32"]
+BASE = ["dataset=digits", "features=none", "model=logreg", "num_clients=2", "num_rounds=3", "train.batch_size=32",
+        "train.local_epochs=1"]
 
 
 @pytest.mark.parametrize(
@@ -71,7 +72,8 @@ def test_a_resumed_run_continues_every_clients_epsilon(tmp_path: Path) -> None:
         run_server(InProcessGrid(app, num_nodes=2, state_root=ledgers, intercept=die_in_round_three),
                    config, run_dir)
     resumed = compose_config([*BASE, f"resume={run_dir}"])
-    results = run_server(InProcessGrid(app, num_nodes=2, state_root=ledgers), resumed, run_dir)
+    grid = InProcessGrid(app, num_nodes=2, state_root=ledgers)
+    results = run_server(grid, resumed, run_dir)
 
     assert [r["round"] for r in results["rounds"]] == [1, 2, 3]
     for partition in (0, 1):
@@ -80,7 +82,7 @@ def test_a_resumed_run_continues_every_clients_epsilon(tmp_path: Path) -> None:
                        local_epochs=1, num_rounds=3)
         independent = RDPAccountant()
         independent.history = [(plan.noise_multiplier, plan.sample_rate, 3 * plan.steps_per_round)]
-        (client,) = [c for c in results["rounds"][2]["clients"] if c["partition_id"] == partition]
+        (client,) = [c for c in results["rounds"][2]["clients"] if c["node_id"] == grid.node_ids[partition]]
         assert client["epsilon"] == pytest.approx(independent.get_epsilon(delta=1e-5), rel=1e-6)
         assert client["epsilon"] == pytest.approx(2.0, abs=0.02)
 

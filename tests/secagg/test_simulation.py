@@ -20,6 +20,7 @@ from tests.inprocess_grid import InProcessGrid
 # training is pinned: the figures must not move with conf/config.yaml
 BASE = [
     "dataset=digits",
+    "features=none",
     "model=logreg",
     "privacy=none",
     "num_clients=5",
@@ -28,6 +29,7 @@ BASE = [
     "train.batch_size=64",
     "train.lr=0.5",
     "train.momentum=0.5",
+    "train.lr_decay=1.0",
 ]
 
 

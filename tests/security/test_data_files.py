@@ -12,7 +12,7 @@ from aureon.config import MnistConfig
 from aureon.data.datasets import load_mnist_idx
 from aureon.data.idx import read_idx, read_idx_images, read_idx_labels, write_idx
 from aureon.exceptions import DataError
-from aureon.features.cache import cached_arrays
+from aureon.features.cache import FeatureStore
 
 
 def _one_line_naming(error: pytest.ExceptionInfo[DataError], path: Path) -> None:
@@ -106,18 +106,13 @@ def test_mnist_loader_refuses_label_count_that_differs_from_image_count(tiny_mni
     _one_line_naming(error, path)
 
 
-def test_corrupted_feature_cache_file_is_recomputed(tmp_path: Path) -> None:
-    calls = []
-
-    def compute() -> list[np.ndarray]:
-        calls.append(1)
-        return [np.arange(6, dtype=np.float32).reshape(2, 3)]
-
-    first = cached_arrays(tmp_path, "k", ["train"], compute)
-    cache_file = tmp_path / "k.train.npy"
-    cache_file.write_bytes(cache_file.read_bytes()[:20])  # truncated, as after a crash
-    second = cached_arrays(tmp_path, "k", ["train"], compute)
-    assert len(calls) == 2
-    np.testing.assert_array_equal(second[0], first[0])
-    np.testing.assert_array_equal(np.load(cache_file), first[0])  # the bad file was replaced
-    assert cached_arrays(tmp_path, "k", ["train"], compute)[0].shape == (2, 3) and len(calls) == 2
+def test_corrupted_feature_cache_file_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path)
+    array = np.arange(6, dtype=np.float32).reshape(2, 3)
+    store.write("k", shape=array.shape, dtype=array.dtype, chunks=[array])
+    cache_file = store.data_path("k")
+    cache_file.write_bytes(cache_file.read_bytes()[:-4])  # truncated, as after a crash
+    assert store.open("k") is None
+    store.write("k", shape=array.shape, dtype=array.dtype, chunks=[array])
+    np.testing.assert_array_equal(np.load(cache_file), array)  # the bad file was replaced
+    np.testing.assert_array_equal(np.asarray(store.open("k")), array)

@@ -31,8 +31,9 @@ from aureon.secagg import (
     messages,
 )
 from aureon.secagg.handlers import handle_setup, handle_share_keys, handle_unmask
-from aureon.strategies import RoundLedger, wrap_aggregation
-from aureon.strategies.build import build_strategy
+from aureon.secagg.strategy import SecureAggregation
+from aureon.strategies import build_server_strategy, strategy_chain
+from aureon.tracking import RoundLog
 from tests.inprocess_grid import InProcessGrid
 from tests.secagg.driver import plain_weighted_sum, run_protocol, settings
 
@@ -160,20 +161,12 @@ def test_a_server_that_runs_a_finished_round_again_gets_refusals_and_records_the
     results = run_server(grid, config, tmp_path)
     assert results["rounds"][0]["aggregation_error"] is None
 
-    ledger = RoundLedger()
-    again = wrap_aggregation(
-        build_strategy(config.strategy, num_clients=config.num_clients),
-        validation=config.validation,
-        norm_bound=config.norm_bound,
-        secure_aggregation=config.secure_aggregation,
-        aggregation=config.aggregation,
-        ledger=ledger,
-        timeout=None,
-    )
+    round_log = RoundLog()
+    again = build_server_strategy(config, round_log=round_log).strategy  # the stack run_server drives
     arrays = ArrayRecord({"w": Array(np.zeros((64, 10), dtype=np.float32))})
     train_messages = list(again.configure_train(1, arrays, ConfigRecord({keys.SERVER_ROUND: 1}), grid))
     assert train_messages == []  # nothing to train: the round could not be set up
-    events = ledger.pop(1)
+    events = round_log.events(1)
     assert sorted(f.node_id for f in events.failures) == sorted(grid.node_ids)
     assert all("second setup of round 1" in f.reason for f in events.failures)
     assert events.error is not None and "below the threshold" in events.error
@@ -292,15 +285,8 @@ def test_the_graph_differs_across_setups_with_the_same_run_seed_and_clients_veri
     nodes = list(range(100, 130))
     graphs = []
     for _ in range(2):  # two servers built from the same config, hence the same run seed
-        wrapper = wrap_aggregation(
-            build_strategy(config.strategy, num_clients=config.num_clients),
-            validation=config.validation,
-            norm_bound=config.norm_bound,
-            secure_aggregation=config.secure_aggregation,
-            aggregation=config.aggregation,
-            ledger=RoundLedger(),
-            timeout=None,
-        )
+        stack = build_server_strategy(config, round_log=RoundLog()).strategy
+        wrapper = next(part for part in strategy_chain(stack) if isinstance(part, SecureAggregation))
         wrapper._layout = _layout(8)  # what configure_train derives from the global model
         protocol = wrapper._protocol(1, nodes)
         graphs.append((protocol.graph_seed, {protocol.node_of[i]: {protocol.node_of[j] for j in peers}

@@ -16,7 +16,8 @@ from aureon.exceptions import ConfigError
 from aureon.federated.apps import make_client_app
 from aureon.federated.server import run_server
 from aureon.launch.run_config import compose_config
-from aureon.strategies import RoundLedger, WeightCap
+from aureon.strategies import WeightCap
+from aureon.tracking import RoundLog
 from tests.inprocess_grid import InProcessGrid
 from tests.strategies.replies import as_numpy, reply, weights
 
@@ -36,8 +37,8 @@ BASE = [
 
 
 def test_a_reply_declaring_a_billion_examples_is_capped_to_max_weight() -> None:
-    ledger = RoundLedger()
-    capped = WeightCap(FedAvg(fraction_evaluate=0.0), max_weight=1000, ledger=ledger)
+    ledger = RoundLog()
+    capped = WeightCap(FedAvg(fraction_evaluate=0.0), max_weight=1000, round_log=ledger)
     replies = [
         reply(1, weights(1.0), {keys.NUM_EXAMPLES: 100}),
         reply(2, weights(1.0), {keys.NUM_EXAMPLES: 100}),
@@ -46,18 +47,18 @@ def test_a_reply_declaring_a_billion_examples_is_capped_to_max_weight() -> None:
     arrays, _ = capped.aggregate_train(1, replies)
     expected = (100 * 1.0 + 100 * 1.0 + 1000 * 100.0) / 1200
     assert np.allclose(as_numpy(arrays)["w"], expected)  # uncapped it would be ~100
-    (event,) = ledger.pop(1).capped
+    (event,) = ledger.events(1).capped
     assert (event.node_id, event.declared, event.used) == (3, float(HUGE), 1000.0)
     assert replies[2].content.metric_records[keys.METRICS][keys.NUM_EXAMPLES] == HUGE  # not altered
 
 
 def test_weights_at_or_below_the_cap_pass_unchanged() -> None:
-    ledger = RoundLedger()
-    capped = WeightCap(FedAvg(fraction_evaluate=0.0), max_weight=1000, ledger=ledger)
+    ledger = RoundLog()
+    capped = WeightCap(FedAvg(fraction_evaluate=0.0), max_weight=1000, round_log=ledger)
     replies = [reply(1, weights(1.0), {keys.NUM_EXAMPLES: 1000}), reply(2, weights(3.0), {keys.NUM_EXAMPLES: 500})]
     arrays, _ = capped.aggregate_train(1, replies)
     assert np.allclose(as_numpy(arrays)["w"], (1000 * 1.0 + 500 * 3.0) / 1500)
-    assert ledger.pop(1).capped == []
+    assert ledger.events(1).capped == []
 
 
 def _declaring(node_id: int, num_examples: int):

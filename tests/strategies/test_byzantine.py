@@ -18,9 +18,9 @@ from aureon.federated.server import run_server
 from aureon.launch.run_config import compose_config
 from tests.inprocess_grid import InProcessGrid
 
-BASE = ["dataset=digits", "model=logreg", "privacy=none", "num_clients=5", "num_rounds=5"]
+BASE = ["dataset=digits", "features=none", "model=logreg", "privacy=none", "num_clients=5", "num_rounds=5"]
 # pinned, so that changes to conf/config.yaml's training defaults do not move the figures
-TRAIN = ["train.local_epochs=2", "train.batch_size=64", "train.lr=0.5", "train.momentum=0.5"]
+TRAIN = ["train.local_epochs=2", "train.batch_size=64", "train.lr=0.5", "train.momentum=0.5", "train.lr_decay=1.0"]
 ATTACK = ["faults.byzantine_partitions=[0]", "faults.mode=sign_flip", "faults.scale=4"]
 
 

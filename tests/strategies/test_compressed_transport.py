@@ -14,7 +14,7 @@ from aureon.launch.run_config import compose_config
 from aureon.models import build_model
 from aureon.strategies import CompressedTransport, RoundRecorder, build_strategy, with_compression
 from aureon.strategies.compressed_transport import MALFORMED_UPDATE_CODE
-from aureon.tracking import message_wire_bytes
+from aureon.tracking import RoundLog, message_wire_bytes
 
 pytestmark = pytest.mark.usefixtures("server_identity")
 
@@ -41,26 +41,28 @@ def _context(node_id: int, partition_id: int) -> Context:
 
 def _round(compression: str, *extra: str):
     config = compose_config(
-        ["dataset=digits", "num_clients=2", "privacy=none", "train.local_epochs=1",
+        ["dataset=digits", "features=none", "model=cnn", "num_clients=2", "privacy=none", "train.local_epochs=1",
          f"compression={compression}", *extra]
     )
     inner = build_strategy(config.strategy, num_clients=2)
-    wrapped = with_compression(inner, config.compression, seed=config.seed)
-    recorder = RoundRecorder(wrapped)
+    log = RoundLog()
+    wrapped = with_compression(inner, config.compression, seed=config.seed, round_log=log)
+    recorder = RoundRecorder(wrapped, round_log=log)
     model = build_model(config.model, input_shape=(1, 8, 8), num_classes=10, seed=0)
     arrays = ArrayRecord(model.state_dict())
     messages = list(recorder.configure_train(1, arrays, ConfigRecord(), _Grid([11, 12])))
     contexts = {11: _context(11, 0), 12: _context(12, 1)}
     replies = [handle_train(m, contexts[m.metadata.dst_node_id], config) for m in messages]
     aggregated, _ = recorder.aggregate_train(1, replies)
-    clients, failures, _ = recorder.pop_round(1)
+    events = log.events(1)
+    clients, failures = events.clients, events.reply_failures + events.failures
     return config, wrapped, arrays, messages, replies, aggregated, clients, failures
 
 
 def test_none_leaves_the_strategy_unwrapped() -> None:
     config = compose_config(["compression=none"])
     inner = build_strategy(config.strategy, num_clients=2)
-    assert with_compression(inner, config.compression, seed=0) is inner
+    assert with_compression(inner, config.compression, seed=0, round_log=RoundLog()) is inner
 
 
 @pytest.mark.parametrize("compression", ["fp16", "int8", "topk"])
@@ -97,14 +99,14 @@ def test_the_inner_strategy_averages_the_decoded_client_models() -> None:
     weights = [weights_from_content(r.content, reference) for r in replies]
     counts = [float(r.content[keys.METRICS][keys.NUM_EXAMPLES]) for r in replies]
     for name in reference:
-        mean = sum(c * w[name] for c, w in zip(counts, weights)) / sum(counts)
+        mean = sum(c * w[name] for c, w in zip(counts, weights, strict=True)) / sum(counts)
         np.testing.assert_allclose(aggregated[name].numpy(), mean, atol=1e-6)
 
 
 def test_an_undecodable_reply_becomes_a_failure_not_a_crash() -> None:
-    config = compose_config(["dataset=digits", "num_clients=2", "compression=int8"])
+    config = compose_config(["dataset=digits", "features=none", "model=cnn", "num_clients=2", "compression=int8"])
     inner = build_strategy(config.strategy, num_clients=2)
-    wrapped = with_compression(inner, config.compression, seed=0)
+    wrapped = with_compression(inner, config.compression, seed=0, round_log=RoundLog())
     model = build_model(config.model, input_shape=(1, 8, 8), num_classes=10, seed=0)
     arrays = ArrayRecord(model.state_dict())
     messages = list(wrapped.configure_train(1, arrays, ConfigRecord(), _Grid([11, 12])))

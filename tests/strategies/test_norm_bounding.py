@@ -11,6 +11,7 @@ from flwr.serverapp.strategy import FedAvg
 from aureon import keys
 from aureon.strategies import NormBounding
 from aureon.strategies.norm_bounding import bound_update
+from aureon.tracking import RoundLog
 from tests.inprocess_grid import InProcessGrid
 from tests.strategies.replies import GLOBAL, as_numpy, reply, weights
 
@@ -34,7 +35,7 @@ def test_bound_update_measures_the_distance_from_the_global_model() -> None:
 @pytest.mark.usefixtures("server_identity")
 def test_the_wrapper_bounds_each_reply_before_averaging() -> None:
     inner = FedAvg(fraction_evaluate=0.0, min_available_nodes=1, min_train_nodes=1)
-    wrapper = NormBounding(inner, max_norm=1.0)
+    wrapper = NormBounding(inner, max_norm=1.0, round_log=RoundLog())
     grid = InProcessGrid(ClientApp(), num_nodes=2)
     wrapper.configure_train(1, ArrayRecord({k: Array(v) for k, v in GLOBAL.items()}), ConfigRecord(), grid)
     honest = reply(1, weights(0.1), {keys.NUM_EXAMPLES: 1})  # norm 0.1 * sqrt(8) < 1: untouched
@@ -46,4 +47,4 @@ def test_the_wrapper_bounds_each_reply_before_averaging() -> None:
 
 def test_a_non_positive_bound_is_refused() -> None:
     with pytest.raises(ValueError, match="max_norm"):
-        NormBounding(FedAvg(), max_norm=0.0)
+        NormBounding(FedAvg(), max_norm=0.0, round_log=RoundLog())

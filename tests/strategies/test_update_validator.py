@@ -9,7 +9,8 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp.strategy import FedAvg
 
 from aureon import keys
-from aureon.strategies import RoundLedger, UpdateValidator
+from aureon.strategies import UpdateValidator
+from aureon.tracking import RoundLog
 from tests.inprocess_grid import InProcessGrid
 from tests.strategies.replies import GLOBAL, as_numpy, reply, weights
 
@@ -20,13 +21,13 @@ LOSS_ONLY = {keys.TRAIN_LOSS: 0.1}
 F32 = np.float32
 
 
-def _validator(max_update_norm: float | None = None) -> tuple[UpdateValidator, RoundLedger]:
-    ledger = RoundLedger()
+def _validator(max_update_norm: float | None = None) -> tuple[UpdateValidator, RoundLog]:
+    log = RoundLog()
     inner = FedAvg(fraction_evaluate=0.0, min_available_nodes=1, min_train_nodes=1)
-    validator = UpdateValidator(inner, ledger=ledger, max_update_norm=max_update_norm)
+    validator = UpdateValidator(inner, round_log=log, max_update_norm=max_update_norm)
     grid = InProcessGrid(ClientApp(), num_nodes=2)
     validator.configure_train(1, ArrayRecord({k: Array(v) for k, v in GLOBAL.items()}), ConfigRecord(), grid)
-    return validator, ledger
+    return validator, log
 
 
 def _corrupt_bytes() -> ArrayRecord:
@@ -53,17 +54,16 @@ BAD = [
         lambda: reply(2, weights(1.0), GOOD, extra={"more": ArrayRecord({"x": Array(np.ones(1))})}),
         "exactly one ArrayRecord",
     ),
-    ("metric names", lambda: reply(2, weights(1.0), {**GOOD, "extra-metric": 1.0}), "metric names differ"),
 ]
 
 
 @pytest.mark.parametrize("make_bad, reason", [(b, r) for _, b, r in BAD], ids=[n for n, _, _ in BAD])
 def test_a_bad_reply_is_rejected_with_its_reason_and_the_rest_aggregated(make_bad, reason: str) -> None:
-    validator, ledger = _validator()
+    validator, log = _validator()
     good = [reply(10 + i, weights(float(i)), GOOD) for i in range(3)]
     arrays, metrics = validator.aggregate_train(1, [*good, make_bad()])
 
-    events = ledger.pop(1)
+    events = log.events(1)
     assert [r.node_id for r in events.rejected] == [2]
     assert reason in events.rejected[0].reason
     assert events.rejected[0].stage == "update-validation"
@@ -72,40 +72,40 @@ def test_a_bad_reply_is_rejected_with_its_reason_and_the_rest_aggregated(make_ba
 
 
 def test_unreadable_tensor_bytes_are_rejected() -> None:
-    validator, ledger = _validator()
+    validator, log = _validator()
     bad = reply(2, weights(1.0), GOOD)
     bad.content[keys.ARRAYS] = _corrupt_bytes()
     arrays, _ = validator.aggregate_train(1, [reply(3, weights(2.0), GOOD), bad])
-    assert "cannot be read" in ledger.pop(1).rejected[0].reason
+    assert "cannot be read" in log.events(1).rejected[0].reason
     assert np.allclose(as_numpy(arrays)["w"], 2.0)
 
 
 def test_updates_beyond_the_norm_bound_are_rejected() -> None:
-    validator, ledger = _validator(max_update_norm=3.0)
+    validator, log = _validator(max_update_norm=3.0)
     small = reply(3, weights(1.0), GOOD)  # norm sqrt(8) < 3
     large = reply(4, weights(2.0), GOOD)  # norm sqrt(32) > 3
     arrays, _ = validator.aggregate_train(1, [small, large])
-    (rejection,) = ledger.pop(1).rejected
+    (rejection,) = log.events(1).rejected
     assert rejection.node_id == 4 and "exceeds validation.max_update_norm=3.0" in rejection.reason
     assert np.allclose(as_numpy(arrays)["b"], 1.0)
 
 
 def test_when_every_reply_is_rejected_the_round_keeps_the_model() -> None:
-    validator, ledger = _validator()
+    validator, log = _validator()
     bad = reply(2, weights(1.0, b=np.array([np.nan, 0], dtype=np.float32)), GOOD)
     assert validator.aggregate_train(1, [bad]) == (None, None)
-    assert len(ledger.pop(1).rejected) == 1
+    assert len(log.events(1).rejected) == 1
 
 
 def test_error_replies_pass_through_to_the_inner_strategy() -> None:
     from flwr.app import Error, Message, MessageType, RecordDict
 
-    validator, ledger = _validator()
+    validator, log = _validator()
     instruction = Message(RecordDict(), dst_node_id=9, message_type=MessageType.TRAIN)
     failed = Message(Error(code=1, reason="client crashed"), reply_to=instruction)
     arrays, _ = validator.aggregate_train(1, [failed, reply(3, weights(4.0), GOOD)])
     assert np.allclose(as_numpy(arrays)["w"], 4.0)
-    assert ledger.pop(1).rejected == []
+    assert log.events(1).rejected == []
 
 
 def test_metric_records_are_left_untouched() -> None:
@@ -113,3 +113,86 @@ def test_metric_records_are_left_untouched() -> None:
     good = reply(3, weights(1.0), GOOD)
     validator.aggregate_train(1, [good])
     assert isinstance(good.content[keys.METRICS], MetricRecord)
+
+
+DP = {keys.NUM_EXAMPLES: 10, keys.EPSILON: 1.5}  # AUREON's client under DP-SGD
+PLAIN_FLOWER = {keys.NUM_EXAMPLES: 30, "train_loss": 0.7, "accuracy": 0.5}  # a quickstart-style client
+
+
+def test_replies_with_other_metrics_are_aggregated_over_the_ones_they_share() -> None:
+    validator, log = _validator()
+    replies = [reply(3, weights(1.0), GOOD), reply(4, weights(2.0), DP), reply(5, weights(3.0), PLAIN_FLOWER)]
+    arrays, metrics = validator.aggregate_train(1, replies)
+    assert log.events(1).rejected == []
+    assert np.allclose(as_numpy(arrays)["w"], (10 * 1.0 + 10 * 2.0 + 30 * 3.0) / 50)
+    assert metrics is not None and dict(metrics) == {}  # only num-examples is shared, and FedAvg drops it
+
+
+def test_a_shared_metric_is_averaged_and_reply_order_does_not_change_the_result() -> None:
+    a = reply(3, weights(1.0), {**GOOD, "accuracy": 0.2})
+    b = reply(4, weights(2.0), {keys.NUM_EXAMPLES: 30, keys.TRAIN_LOSS: 0.9})
+    c = reply(5, weights(3.0), {**GOOD, keys.EPSILON: 1.0})
+    results = []
+    for order in ([a, b, c], [c, b, a], [b, a, c]):
+        validator, _ = _validator()
+        arrays, metrics = validator.aggregate_train(1, order)
+        results.append((as_numpy(arrays)["w"], dict(metrics)))
+    for arrays, metrics in results:
+        assert set(metrics) == {keys.TRAIN_LOSS}
+        assert metrics[keys.TRAIN_LOSS] == pytest.approx((10 * 0.5 + 30 * 0.9 + 10 * 0.5) / 50)
+        np.testing.assert_allclose(arrays, results[0][0], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "odd_value",
+    [float("nan"), float("inf"), [0.1, 0.2, 0.3]],
+    ids=["nan", "inf", "list of another length"],
+)
+def test_a_metric_that_cannot_be_averaged_is_left_out_not_the_reply(odd_value: object) -> None:
+    validator, log = _validator()
+    first = reply(3, weights(1.0), {**GOOD, "per-class": [0.1, 0.2]})
+    second = reply(4, weights(3.0), {**GOOD, "per-class": [0.3, 0.4]})
+    second.content[keys.METRICS][keys.TRAIN_LOSS if not isinstance(odd_value, list) else "per-class"] = odd_value
+    arrays, metrics = validator.aggregate_train(1, [first, second])
+    assert log.events(1).rejected == []
+    assert np.allclose(as_numpy(arrays)["w"], 2.0)
+    kept = {"per-class"} if not isinstance(odd_value, list) else {keys.TRAIN_LOSS}
+    assert set(dict(metrics)) == kept
+    assert all(np.isfinite(v).all() for v in dict(metrics).values())
+
+
+def test_a_metric_record_under_another_name_is_aggregated_with_the_rest() -> None:
+    validator, _ = _validator()
+    other = reply(4, weights(3.0), None, extra={"train_metrics": MetricRecord(dict(GOOD))})
+    arrays, metrics = validator.aggregate_train(1, [reply(3, weights(1.0), GOOD), other])
+    assert np.allclose(as_numpy(arrays)["w"], 2.0)
+    assert dict(metrics) == {keys.TRAIN_LOSS: pytest.approx(0.5)}
+
+
+def test_evaluation_replies_are_averaged_over_the_metrics_they_share() -> None:
+    validator, _ = _validator()
+    aureon = reply(3, None, {keys.NUM_EXAMPLES: 10, keys.EVAL_ACCURACY: 0.8, keys.EVAL_LOSS: 0.4})
+    plain = reply(4, None, {keys.NUM_EXAMPLES: 30, keys.EVAL_ACCURACY: 0.4, "eval_loss": 1.0})
+    unweighted = reply(5, None, {keys.EVAL_ACCURACY: 0.0})
+    metrics = validator.aggregate_evaluate(1, [aureon, plain, unweighted])
+    assert dict(metrics) == {keys.EVAL_ACCURACY: pytest.approx((10 * 0.8 + 30 * 0.4) / 40)}
+
+
+def test_the_replies_passed_on_keep_their_source_node() -> None:
+    seen: list[int] = []
+
+    class Spy(FedAvg):
+        def aggregate_train(self, server_round, replies):
+            replies = list(replies)
+            seen.extend(r.metadata.src_node_id for r in replies)
+            return super().aggregate_train(server_round, replies)
+
+    validator = UpdateValidator(Spy(fraction_evaluate=0.0), round_log=RoundLog())
+    validator.configure_train(
+        1,
+        ArrayRecord({k: Array(v) for k, v in GLOBAL.items()}),
+        ConfigRecord(),
+        InProcessGrid(ClientApp(), num_nodes=2),
+    )
+    validator.aggregate_train(1, [reply(3, weights(1.0), GOOD), reply(4, weights(3.0), DP)])
+    assert seen == [3, 4]

@@ -10,6 +10,7 @@ from flwr.serverapp.strategy import FedAdam, FedAvgM
 
 from aureon.federated.rounds import capture_strategy_state, restore_strategy_state
 from aureon.strategies import RoundRecorder
+from aureon.tracking import RoundLog
 from aureon.tracking.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -25,7 +26,11 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     arrays = {"conv.weight": rng.normal(size=(4, 1, 3, 3)).astype(np.float32), "bn.count": np.array(7)}
     record = RoundRecord(
         round=2, test_accuracy=0.5, test_loss=1.2, seconds=3.0,
-        clients=[ClientRound(partition_id=0, node_id=9, num_examples=10, train_loss=0.3, epsilon=1.1, bytes_up=5, bytes_down=6)],
+        clients=[
+            ClientRound(
+                partition_id=0, node_id=9, num_examples=10, train_loss=0.3, epsilon=1.1, bytes_up=5, bytes_down=6
+            )
+        ],
         failures=[Failure(node_id=8, reason="no reply")],
     )
     saved = Checkpoint(
@@ -49,16 +54,16 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
 
 
 def test_fedadam_state_survives_capture_and_restore() -> None:
-    first = RoundRecorder(FedAdam())
+    first = RoundRecorder(FedAdam(), round_log=RoundLog())
     first.inner.m_t = {"w": np.array([0.1, 0.2])}
     first.inner.v_t = {"w": np.array([0.01, 0.04])}
     state = capture_strategy_state(first)
     assert set(state) == {"1.m_t", "1.v_t"}
-    second = RoundRecorder(FedAdam())
+    second = RoundRecorder(FedAdam(), round_log=RoundLog())
     restore_strategy_state(second, state)
     np.testing.assert_array_equal(second.inner.v_t["w"], [0.01, 0.04])
     with pytest.raises(ValueError, match="has no attribute 'm_t'"):
-        restore_strategy_state(RoundRecorder(FedAvgM()), {"1.m_t": {"w": np.zeros(1)}})
+        restore_strategy_state(RoundRecorder(FedAvgM(), round_log=RoundLog()), {"1.m_t": {"w": np.zeros(1)}})
 
 
 def test_missing_checkpoint_is_explained(tmp_path: Path) -> None:

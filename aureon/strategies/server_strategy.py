@@ -1,0 +1,65 @@
+"""The server's whole strategy stack for a config, written once for the server and its tests.
+
+From the outside in: RoundRecorder (bytes, metrics and failures per client;
+replies in content-digest order) -> CompressedTransport (when anything is
+compressed) -> secure aggregation, or UpdateValidator -> WeightCap ->
+NormBounding (aureon.strategies.aggregation) -> Flower's strategy. Every
+wrapper reports to the run's one RoundLog and reads the weights sent each
+round from its one shared copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flwr.serverapp.strategy import FedAvg, Strategy
+
+from aureon.config import AureonConfig, DeploymentConfig
+from aureon.strategies.aggregation import wrap_aggregation
+from aureon.strategies.build import build_strategy
+from aureon.strategies.compressed_transport import with_compression
+from aureon.strategies.round_recorder import RoundRecorder
+from aureon.tracking.round_log import RoundLog
+
+
+@dataclass(frozen=True)
+class ServerStrategy:
+    """The strategy the round loop drives and the node counts each round waits for."""
+
+    strategy: Strategy
+    min_available_nodes: int  # nodes to wait for before sampling
+    min_train_nodes: int  # valid replies a round needs to change the model
+
+
+def build_server_strategy(config: AureonConfig, *, round_log: RoundLog) -> ServerStrategy:
+    """Flower's strategy for ``config.strategy`` inside every wrapper ``config`` asks for."""
+    inner = build_strategy(config.strategy, num_clients=config.num_clients)
+    available, min_train = _apply_node_limits(inner, config.deployment, num_clients=config.num_clients)
+    aggregating = wrap_aggregation(
+        inner,
+        validation=config.validation,
+        norm_bound=config.norm_bound,
+        secure_aggregation=config.secure_aggregation,
+        aggregation=config.aggregation,
+        round_log=round_log,
+        timeout=config.deployment.round_timeout,
+        num_rounds=config.num_rounds,
+        require_epsilon=(dp := config.privacy.dp_sgd()) is not None and dp.require_client_dp,
+    )
+    transported = with_compression(aggregating, config.compression, seed=config.seed, round_log=round_log)
+    return ServerStrategy(
+        strategy=RoundRecorder(transported, round_log=round_log),
+        min_available_nodes=available,
+        min_train_nodes=min_train,
+    )
+
+
+def _apply_node_limits(strategy: Strategy, deployment: DeploymentConfig, *, num_clients: int) -> tuple[int, int]:
+    """Set ``deployment``'s node counts (null: every client) on Flower's strategy; return them."""
+    available = deployment.min_available_nodes or num_clients
+    if not isinstance(strategy, FedAvg):
+        return available, deployment.min_train_nodes or 1
+    strategy.min_available_nodes = available
+    if deployment.min_train_nodes is not None:
+        strategy.min_train_nodes = deployment.min_train_nodes
+    return available, int(strategy.min_train_nodes)
