@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.deployment]
 
 # The SmallCNN on pixels with one local epoch, pinned: the default run's recipe may change.
 RUN = ["dataset=digits", "features=none", "model=cnn", "train.local_epochs=1", "train.lr=0.05", "train.momentum=0.9",
-       "train.lr_decay=1.0", "num_clients=3", "num_rounds=3", "seed=7", "privacy=dp_sgd", "deployment.round_timeout=60"]
+       "train.lr_decay=1.0", "train.batch_size=32", "num_clients=3", "num_rounds=3", "seed=7", "privacy=dp_sgd", "deployment.round_timeout=60"]
 RUN_TIMEOUT = 300
 
 
