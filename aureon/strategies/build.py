@@ -22,22 +22,12 @@ from flwr.serverapp.strategy import (
 )
 
 from aureon import keys
-from aureon.config import (
-    BulyanConfig,
-    FedAdamConfig,
-    FedAvgConfig,
-    FedMedianConfig,
-    FedProxConfig,
-    FedTrimmedAvgConfig,
-    KrumConfig,
-    MultiKrumConfig,
-    StrategyConfig,
-)
+from aureon.config import strategy as schemas
 from aureon.config.registry import REGISTRY
 from aureon.exceptions import ConfigError
 
 
-def build_strategy(config: StrategyConfig, *, num_clients: int) -> Strategy:
+def build_strategy(config: schemas.StrategyConfig, *, num_clients: int) -> Strategy:
     """The Flower strategy for ``config``, waiting for all ``num_clients`` to connect.
 
     Evaluation happens on the server (held-out test split), so client-side
@@ -62,23 +52,23 @@ def build_strategy(config: StrategyConfig, *, num_clients: int) -> Strategy:
 
 
 # Builders: the config, then the settings every strategy shares (``common`` above).
-def fedavg(config: FedAvgConfig, **common: Any) -> FedAvg:
+def fedavg(config: schemas.FedAvgConfig, **common: Any) -> FedAvg:
     return FedAvg(**common)
 
 
-def fedprox(config: FedProxConfig, **common: Any) -> FedProx:
+def fedprox(config: schemas.FedProxConfig, **common: Any) -> FedProx:
     return FedProx(**common, proximal_mu=config.proximal_mu)
 
 
-def fedadam(config: FedAdamConfig, **common: Any) -> FedAdam:
+def fedadam(config: schemas.FedAdamConfig, **common: Any) -> FedAdam:
     return FedAdam(**common, eta=config.eta, beta_1=config.beta_1, beta_2=config.beta_2, tau=config.tau)
 
 
-def krum(config: KrumConfig, **common: Any) -> Krum:
+def krum(config: schemas.KrumConfig, **common: Any) -> Krum:
     return Krum(**common, num_malicious_nodes=config.num_malicious_nodes)
 
 
-def multikrum(config: MultiKrumConfig, **common: Any) -> MultiKrum:
+def multikrum(config: schemas.MultiKrumConfig, **common: Any) -> MultiKrum:
     return MultiKrum(
         **common,
         num_malicious_nodes=config.num_malicious_nodes,
@@ -86,13 +76,13 @@ def multikrum(config: MultiKrumConfig, **common: Any) -> MultiKrum:
     )
 
 
-def bulyan(config: BulyanConfig, **common: Any) -> Bulyan:
+def bulyan(config: schemas.BulyanConfig, **common: Any) -> Bulyan:
     return Bulyan(**common, num_malicious_nodes=config.num_malicious_nodes)
 
 
-def fedmedian(config: FedMedianConfig, **common: Any) -> FedMedian:
+def fedmedian(config: schemas.FedMedianConfig, **common: Any) -> FedMedian:
     return FedMedian(**common)
 
 
-def fedtrimmedavg(config: FedTrimmedAvgConfig, **common: Any) -> FedTrimmedAvg:
+def fedtrimmedavg(config: schemas.FedTrimmedAvgConfig, **common: Any) -> FedTrimmedAvg:
     return FedTrimmedAvg(**common, beta=config.beta)
