@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OVERRIDES ?=
 
-.PHONY: setup run test test-fast test-deploy lint sweep clean
+.PHONY: setup run serve test test-fast test-deploy lint sweep clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ setup: $(VENV)/.installed
 run: setup
 	@$(BIN)/python -m simulations.run $(OVERRIDES)
 
+# Serve a finished run's model: `make serve RUN=outputs/<date>/<time>` (OVERRIDES="serving.port=9000").
+serve: setup
+	$(BIN)/python -m simulations.serve run_dir=$(RUN) $(OVERRIDES)
+
 sweep: setup
 	$(BIN)/python -m simulations.run -m privacy.target_epsilon=0.5,1,2,4 strategy=fedavg,fedprox $(OVERRIDES)
 
@@ -32,12 +36,12 @@ test: setup
 test-deploy: setup
 	$(BIN)/python -m pytest -q -m deployment
 
-LINT_PATHS := aureon server clients simulations
+LINT_PATHS := aureon server clients simulations hydra_plugins
 
 lint: setup
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
-	$(BIN)/mypy $(LINT_PATHS)
+	$(BIN)/mypy --explicit-package-bases $(LINT_PATHS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not integration"

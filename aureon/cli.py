@@ -96,7 +96,39 @@ def exit_on_error(body: Callable[[], T]) -> T:
     try:
         return body()
     except EXPECTED_ERRORS as error:
+        discard_unused_run_dir()
         raise SystemExit(report(error)) from error
+
+
+def discard_unused_run_dir() -> None:
+    """Remove the Hydra job's output folder if the failed job left nothing in it but Hydra's own files.
+
+    Hydra creates ``outputs/<date>/<time>/`` before the task runs; a command that
+    stops on a bad value must not leave an empty run behind for the user to wonder about.
+    """
+    import shutil
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if not run_dir.is_dir():
+        return
+    hydra_files = {"config.yaml", "hydra.yaml", "overrides.yaml"}
+    for entry in run_dir.iterdir():
+        if entry.name == ".hydra" and entry.is_dir():
+            if any(child.name not in hydra_files or not child.is_file() for child in entry.iterdir()):
+                return
+        elif not (entry.is_file() and entry.suffix == ".log"):
+            return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for parent in (run_dir.parent, run_dir.parent.parent):
+        try:
+            parent.rmdir()  # only succeeds when empty
+        except OSError:
+            break
 
 
 def run_cli(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:

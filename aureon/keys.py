@@ -62,6 +62,12 @@ SECAGG_SHARE_KEYS = "query.secagg_share_keys"  # stage 2: encrypted Shamir share
 SECAGG_TRAIN = "train.secagg"  # stage 3: train, then reply with the masked update
 SECAGG_UNMASK = "query.secagg_unmask"  # stage 4: shares that remove the masks
 
+# Message types of the federated statistics of tables (aureon.features.tabular.messages)
+TABULAR_STATISTICS = "query.tabular_statistics"  # aggregates of a client's rows, never the rows
+TABULAR_SCORES = "query.tabular_scores"  # a client's scores of candidate features on its rows
+TABULAR = "tabular"  # ConfigRecord of a tabular statistics query or answer
+TABULAR_ARRAYS = "tabular-arrays"  # ArrayRecord of a tabular statistics query or answer
+
 # Deployment: node config entries set by `python -m clients`, and the run's identity
 NODE_STATE_DIR = "state-dir"  # where a client persists state that must survive a restart
 NODE_OVERRIDES = "overrides"  # the client's own Hydra overrides (its data path, ...)

@@ -27,7 +27,7 @@ seconds divided by that parallelism: the ideal of the same math spread
 perfectly over the cores.
 
     python benchmarks/limits.py [--mnist-path PATH] [--recipes mnist_dp cnn] [--bare-threads N]
-                                [--override KEY=VALUE ...]
+                                [--modes hooks auto] [--override KEY=VALUE ...]
 
 The feature cache is warmed before anything is timed (its cost is reported
 apart). Targets (issue 14): AUREON within 1.3x of the bare loop in the same
@@ -68,6 +68,7 @@ NAME = "limits"
 RATIO_TARGET = 1.3
 MNIST_DP_WALL_TARGET = 45.0
 MNIST_DP_ACCURACY, ACCURACY_SLACK = 0.9768, 0.001
+MODES = ("hooks", "auto")
 RECIPES: dict[str, list[str]] = {
     "mnist_dp": [PRESET],  # + the MNIST path
     "cnn": ["dataset=mnist_subset", "features=none", "model=cnn"],
@@ -278,12 +279,13 @@ def parallelism(overrides: list[str]) -> int:
     return max(1, min(config.num_clients, int((os.cpu_count() or 1) / config.simulation.client_cpus)))
 
 
-def measure(name: str, base: list[str], *, bare_threads: int) -> dict[str, Any]:
+def measure(name: str, base: list[str], *, bare_threads: int, modes: tuple[str, ...] = MODES) -> dict[str, Any]:
     """Bare loop and AUREON, hooks then the auto mode (once if they are the same), one at a time."""
     print(f"=== {name}: {' '.join(base)}", flush=True)
     features_seconds = warm_features(base)
     chosen = auto_mode(base)
-    modes = ["hooks"] if chosen == "hooks" else ["hooks", chosen]
+    wanted = {"hooks" if mode == "hooks" else chosen for mode in modes}
+    modes = tuple(mode for mode in dict.fromkeys(["hooks", chosen]) if mode in wanted)
     runs: dict[str, dict[str, Any]] = {}
     for mode in modes:
         print(f"--- bare loop, {mode}", flush=True)
@@ -323,6 +325,7 @@ def table(measured: dict[str, dict[str, Any]]) -> str:
                         who,
                         len(run["rounds"]),
                         fmt(run["wall_seconds"], ".1f"),
+                        fmt(run["rounds"][0]["seconds"] if run["rounds"] else None, ".2f"),
                         fmt(per_round(run), ".2f"),
                         fmt(per_round(run, skip_first=True), ".2f"),
                         fmt(run["final"]["test_accuracy"]),
@@ -336,6 +339,7 @@ def table(measured: dict[str, dict[str, Any]]) -> str:
         "run",
         "rounds",
         "wall s",
+        "round 1 s",
         "s/round",
         "s/round (2+)",
         "test acc",
@@ -400,13 +404,20 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
     parser.add_argument("--bare-threads", type=int, default=1, help="torch threads of the bare loop (default 1)")
     parser.add_argument("--override", nargs="*", default=[], help="extra Hydra overrides for every run")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=MODES,
+        default=list(MODES),
+        help="grad_sample_mode runs to make (default: hooks and what auto picks; auto alone is much shorter)",
+    )
     args = parser.parse_args()
     measured = {}
     for recipe in args.recipes:
         base = [*RECIPES[recipe], *args.override]
         if recipe == "mnist_dp":
             base = [*RECIPES[recipe], *mnist_overrides(args.mnist_path), *args.override]
-        measured[recipe] = measure(recipe, base, bare_threads=args.bare_threads)
+        measured[recipe] = measure(recipe, base, bare_threads=args.bare_threads, modes=tuple(args.modes))
     mnist = str(Path(args.mnist_path).expanduser().resolve())
     data = {"machine": machine(), "recipes": measured}
     json_path, md_path = write(NAME, data, report(measured), redact={mnist: "<mnist>"})

@@ -33,13 +33,21 @@ def summary(config: AureonConfig, results: dict[str, Any], *, seconds: float, re
     """The closing lines: accuracy, the privacy guarantee it was reached under, time, where the files are."""
     final = results.get("final") or {}
     accuracy = final.get("test_accuracy")
-    head = f"test accuracy {accuracy:.2%}" if accuracy is not None else "no test accuracy"
+    if results.get("test_metric") == "r2":  # a regression run: its test score is R^2, not accuracy
+        head = f"test R^2 {accuracy:.4f}" if accuracy is not None else "no test R^2"
+    else:
+        head = f"test accuracy {accuracy:.2%}" if accuracy is not None else "no test accuracy"
     rounds = results.get("rounds_completed")
     parts = [f"done: {head} after {rounds} round{'' if rounds == 1 else 's'} with {config.num_clients} clients"]
     privacy = results.get("privacy") or {}
-    epsilon = final.get("epsilon_max")
-    if epsilon is not None and privacy.get("delta") is not None:
-        parts.append(f"{privacy.get('kind', 'DP')}: epsilon {epsilon:.3f}, delta {privacy['delta']:g}")
+    from aureon.privacy.client_level import guarantee_lines  # after the run: its imports are loaded
+
+    parts.extend(guarantee_lines(privacy, sample_epsilon=final.get("epsilon_max")))
+    from aureon.features.tabular.prepare import statistics_line
+
+    line = statistics_line(privacy if "feature_statistics" in privacy else privacy.get("configured") or {})
+    if line is not None:
+        parts.append(line)
     parts.append(f"{seconds:.1f} s")
     return "; ".join(parts) + f"\nresults: {results_path}"
 
@@ -48,6 +56,7 @@ def run(cfg: DictConfig) -> float:
     """Validate the config, read its input files, run, and return the final test accuracy."""
     started = time.perf_counter()
     config = to_typed(cfg)
+    config.check_resume_dir()
     # Valid: only now the heavy part (Ray, torch, Flower), Ray starting while the rest loads.
     from aureon.launch.quiet import quiet_run
     from aureon.launch.ray_runtime import RayStart

@@ -130,9 +130,17 @@ def test_typo_and_wrong_type_fail_at_composition_with_the_key() -> None:
     assert "num_rounds" in str(wrong_type.value)
 
 
+def test_a_key_added_with_plus_that_nothing_reads_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"unknown config keys 'foo', 'train.lr_typo'"):
+        compose_config(["+foo=1", "+train.lr_typo=0.1"])
+
+
 def test_cli_stops_before_training_with_one_clear_line(tmp_path: Path) -> None:
+    run_dir = tmp_path / "outputs" / "day" / "time"
+    keep = tmp_path / "other-run"
+    keep.mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "simulations.run", "num_clients=0", f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-m", "simulations.run", "num_clients=0", f"hydra.run.dir={run_dir}"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -140,7 +148,8 @@ def test_cli_stops_before_training_with_one_clear_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "error: num_clients must be an integer >= 1, got 0" in result.stderr
-    assert not (tmp_path / "results.json").exists()
+    assert not run_dir.exists(), "a run stopped by a bad value leaves no empty run directory behind"
+    assert keep.exists()
 
 
 # ----------------------------------------- each option answers for itself (no class lists)

@@ -35,6 +35,8 @@ NEEDS = {
     ("strategy", "bulyan"): ["num_clients=7"],  # Bulyan tolerates f Byzantine clients only with >= 4f + 3
     ("model", "feature_linear"): ["features=scattering"],  # it needs feature maps
     ("features", "none"): ["model=cnn"],  # the default model reads feature maps, not pixels
+    **{("features", name): ["model=logreg"] for name in ("standardize", "minmax", "impute", "onehot")},
+    **{("features", name): ["model=logreg"] for name in ("quantile_bins", "generate")},  # tables: columns
 }
 
 OPTIONS = [(group, name) for group in REGISTRY.groups() for name in REGISTRY.options(group)]
@@ -75,6 +77,10 @@ def _compose(group: str, name: str, request: pytest.FixtureRequest, tmp_path: Pa
         overrides.append("dataset=digits")  # small: builds in well under a second
     if (group, name) == ("dataset", "mnist"):
         overrides.append(f"dataset.path={request.getfixturevalue('tiny_mnist_dir')}")
+    if (group, name) == ("dataset", "table"):
+        rows = "".join(f"{i},{i * 0.5},{i % 2}\n" for i in range(40))
+        (tmp_path / "table.csv").write_text("a,b,label\n" + rows)
+        overrides += [f"dataset.path={tmp_path / 'table.csv'}", "dataset.target=label"]
     config = compose_config(overrides)
     if hasattr(config.features, "cache_dir"):
         config = compose_config([*overrides, f"features.cache_dir={tmp_path}"])
@@ -93,7 +99,10 @@ def test_every_option_composes_validates_and_builds(
     if group == "dataset":
         data = load_dataset(part, config.seed)
         assert len(data.x_train) == len(data.y_train) > 0 and len(data.x_test) == len(data.y_test) > 0
-        assert set(np.unique(data.y_train)) <= set(range(data.num_classes))
+        if data.y_train.dtype.kind == "f":  # a regression table: one output, finite targets
+            assert data.num_classes == 1 and np.isfinite(data.y_train).all()
+        else:
+            assert set(np.unique(data.y_train)) <= set(range(data.num_classes))
     elif group == "partition":
         labels = load_dataset(config.dataset, config.seed).y_train
         parts = partition_indices(labels, part, 4, config.seed)
@@ -119,14 +128,21 @@ def test_a_name_that_does_not_match_the_chosen_option_is_refused_with_the_choice
         compose_config(["dataset=digits", "dataset.name=cifar"])
     message = str(error.value)
     assert message.startswith("dataset.name must be 'digits' for dataset=digits, got 'cifar'")
-    assert "['digits', 'mnist', 'mnist_subset']" in message
+    assert (
+        "['boston_housing', 'breast_cancer', 'diabetes', 'digits', 'digits_table', 'mnist', 'mnist_subset', 'table', 'wine']" in message
+    )
 
 
 def test_unregistered_configs_fail_with_the_choices() -> None:
-    with pytest.raises(ConfigError, match=r"^dataset.name must be one of \['digits', 'mnist', 'mnist_subset'\]"):
+    with pytest.raises(
+        ConfigError, match=r"^dataset.name must be one of \['boston_housing', 'breast_cancer', 'diabetes',"
+    ):
         load_dataset(DatasetConfig(name="cifar"), 0)
     digits = DigitsConfig()
-    with pytest.raises(ConfigError, match=r"^features.name must be one of \['none', 'scattering'\], got 'blur'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^features.name must be one of \['generate', 'impute', 'minmax', 'none', 'onehot', .*got 'blur'",
+    ):
         prepare_dataset(digits, 0, FeaturesConfig(name="blur"))
     with pytest.raises(ConfigError, match=r"^strategy='centralized' is not a federated strategy; expected one of"):
         build_strategy(CentralizedConfig(), num_clients=2)

@@ -12,6 +12,7 @@ re-exported here, so ``from aureon.config import X`` is the way to import them.
 
 from __future__ import annotations
 
+from aureon.config.audit import AuditConfig
 from aureon.config.base import require
 from aureon.config.compression import (
     DOWNLOAD_CODECS,
@@ -32,7 +33,7 @@ from aureon.config.model_compression_job import (
     ModelCompressionJob,
 )
 from aureon.config.partition import DirichletPartitionConfig, IidPartitionConfig, PartitionConfig
-from aureon.config.privacy import DpSgdConfig, NoPrivacyConfig, PrivacyConfig
+from aureon.config.privacy import ClientLevelConfig, DpSgdConfig, NoPrivacyConfig, PrivacyConfig
 from aureon.config.rules import check_aggregation, check_model_inputs, sampled_clients
 from aureon.config.run import MAX_NUM_ROUNDS, AureonConfig
 from aureon.config.secure_aggregation import (
@@ -65,6 +66,7 @@ from aureon.config.updates import (
 
 __all__ = [
     "AggregationConfig",
+    "AuditConfig",
     "AureonConfig",
     "BulyanConfig",
     "CentralizedConfig",
@@ -75,6 +77,7 @@ __all__ = [
     "DeploymentConfig",
     "DigitsConfig",
     "DirichletPartitionConfig",
+    "ClientLevelConfig",
     "DpSgdConfig",
     "FAULT_MODES",
     "FaultsConfig",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import MISSING
@@ -89,3 +89,124 @@ class MnistConfig(DatasetConfig):
             return None
         folder = Path(self.path).expanduser()
         return tuple(find_idx_file(folder, stem) for stem in MNIST_FILES)
+
+
+# ------------------------------------------------------------------------ tables
+
+
+@dataclass
+class TabularDatasetConfig(DatasetConfig):
+    """A table: rows of numeric and categorical columns and one target column.
+
+    ``reader()`` names (by dotted path, imported only when a table is read) the
+    function of aureon.data that reads the whole table; ``aureon.data.tables``
+    checks it, splits it and hands it to the feature strategies.
+    ``categorical``/``numeric``: column types given, the others are inferred.
+    """
+
+    target: str | None = None
+    task: str | None = None  # "classification" | "regression"; null: inferred from the target
+    categorical: list[str] = field(default_factory=list)
+    numeric: list[str] = field(default_factory=list)
+
+    def reader(self) -> str:
+        """The dotted path of the function (in aureon.data) that reads the whole table."""
+        raise NotImplementedError(f"{type(self).__qualname__} names no table reader")
+
+    def validate(self) -> None:
+        super().validate()
+        require(
+            self.task in (None, "classification", "regression"),
+            "dataset.task",
+            self.task,
+            "null (inferred), 'classification' or 'regression'",
+        )
+        both = sorted(set(self.categorical) & set(self.numeric))
+        require(not both, "dataset.categorical", both, "no column also listed in dataset.numeric")
+
+
+@dataclass
+class PackagedTableConfig(TabularDatasetConfig):
+    """A table that ships inside a package: its loader reads no file of the client's."""
+
+    def source_files(self) -> None:
+        return None
+
+
+@register("dataset", "breast_cancer", builder="aureon.data.tables.tabular_dataset")
+@dataclass
+class BreastCancerConfig(PackagedTableConfig):
+    """scikit-learn's Wisconsin breast cancer table: 569 rows, 30 numeric columns, 2 classes."""
+
+    name: str = "breast_cancer"
+    target: str | None = "target"
+
+    def reader(self) -> str:
+        return "aureon.data.table_sources.read_breast_cancer"
+
+
+@register("dataset", "wine", builder="aureon.data.tables.tabular_dataset")
+@dataclass
+class WineConfig(PackagedTableConfig):
+    """scikit-learn's wine table: 178 rows, 13 numeric columns, 3 classes."""
+
+    name: str = "wine"
+    target: str | None = "target"
+    test_fraction: float = 0.25
+
+    def reader(self) -> str:
+        return "aureon.data.table_sources.read_wine"
+
+
+@register("dataset", "diabetes", builder="aureon.data.tables.tabular_dataset")
+@dataclass
+class DiabetesConfig(PackagedTableConfig):
+    """scikit-learn's diabetes table: 442 rows, 10 numeric columns, a regression target."""
+
+    name: str = "diabetes"
+    target: str | None = "target"
+
+    def reader(self) -> str:
+        return "aureon.data.table_sources.read_diabetes"
+
+
+@register("dataset", "boston_housing", builder="aureon.data.tables.tabular_dataset")
+@dataclass
+class BostonHousingConfig(PackagedTableConfig):
+    """mlxtend's Boston housing table: 506 rows, 13 numeric columns, median value (regression)."""
+
+    name: str = "boston_housing"
+    target: str | None = "MEDV"
+
+    def reader(self) -> str:
+        return "aureon.data.table_sources.read_boston_housing"
+
+
+@register("dataset", "digits_table", builder="aureon.data.tables.tabular_dataset")
+@dataclass
+class DigitsTableConfig(PackagedTableConfig):
+    """scikit-learn's 8x8 digits as a table (1,797 rows, 64 pixel columns, 10 classes), for table AutoML."""
+
+    name: str = "digits_table"
+    target: str | None = "target"
+
+    def reader(self) -> str:
+        return "aureon.data.table_sources.read_digits_table"
+
+
+@register("dataset", "table", builder="aureon.data.tables.tabular_dataset")
+@dataclass
+class TableFileConfig(TabularDatasetConfig):
+    """Any local CSV or Parquet file (``dataset.path``) with a target column (``dataset.target``)."""
+
+    name: str = "table"
+
+    def reader(self) -> str:
+        return "aureon.data.table_sources.read_table_file"
+
+    def validate(self) -> None:
+        super().validate()
+        expected = "a local .csv, .csv.gz or .parquet file"
+        require(bool(self.path), "dataset.path", self.path, expected)
+        require(Path(str(self.path)).expanduser().is_file(), "dataset.path", self.path, expected)
+        require(bool(self.target), "dataset.target", self.target, "the name of the target column")

@@ -1,8 +1,9 @@
-"""``features`` group: a fixed transform applied to every image before training."""
+"""``features`` group: a fixed transform of images, or a feature pipeline fitted on tables."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from omegaconf import MISSING
 
@@ -22,6 +23,13 @@ class FeaturesConfig:
     def maps_per_channel(self) -> int:
         """How many feature maps each image channel becomes: what a model sized by maps must fit."""
         return 1
+
+    def save_fitted(self, dataset: Any, seed: int, run_dir: Any) -> None:
+        """Write what the transform learned from the data beside the model; a fixed transform has nothing."""
+
+    def statistics_guarantee(self, dataset: Any, seed: int) -> dict[str, Any] | None:
+        """What the clients released to fit the features, and under which DP; None: nothing released."""
+        return None
 
 
 @register("features", "none", builder="aureon.features.prepare.unchanged")
@@ -56,3 +64,167 @@ class ScatteringFeaturesConfig(FeaturesConfig):
 def scattering_maps(J: int, orientations: int) -> int:
     """Maps per image channel a scattering transform gives: 1 + JL + L^2 J(J-1)/2."""
     return 1 + J * orientations + orientations**2 * J * (J - 1) // 2
+
+
+# ------------------------------------------------------------------------ tables
+
+IMPUTE_STRATEGIES = ("mean", "median", "most_frequent")
+
+
+@dataclass
+class TabularFeaturesConfig(FeaturesConfig):
+    """A feature pipeline for tables, fitted from federated statistics (aureon.features.tabular).
+
+    Every client sends aggregates of its rows (counts, sums, histograms,
+    category counts), never the rows; the fitted pipeline is the same on every
+    client and is saved with the model. ``clients`` and ``partition`` are the
+    run's (conf/features/*.yaml interpolate them): in simulation the fit asks
+    each partition. ``centralized``: fit on the pooled rows instead, for comparison.
+    Missing numeric values are imputed (``impute``); categorical columns are
+    one-hot encoded against a vocabulary of categories with a total count of at
+    least ``min_count`` held by at least ``min_clients`` clients (the rest: one
+    "other" column), at most ``max_categories`` per column (more is an error).
+    ``dp_epsilon`` (null: off): Gaussian noise on every released statistic,
+    spending (dp_epsilon, dp_delta) per client for the whole fit; values are
+    clipped into ``bounds[column] = [low, high]``, which must be given for every
+    numeric column (they set the noise's sensitivity, and replace min/max).
+    """
+
+    clients: int = 1
+    partition: Any = None  # the run's partition config; None: equal contiguous shares
+    centralized: bool = False
+    impute: str = "mean"
+    min_count: float = 5.0
+    min_clients: int = 2
+    max_categories: int = 50
+    histogram_bins: int = 256
+    dp_epsilon: float | None = None
+    dp_delta: float = 1e-5
+    bounds: dict[str, list[float]] = field(default_factory=dict)
+
+    def scaling(self) -> str:
+        """How numeric columns are scaled: "standard", "minmax" or "none"."""
+        return "none"
+
+    def quantile_bins(self) -> int:
+        """Quantile bins per numeric column; 0: no binning."""
+        return 0
+
+    def generated_features(self) -> int:
+        """How many generated features to keep; 0: none."""
+        return 0
+
+    def save_fitted(self, dataset: Any, seed: int, run_dir: Any) -> None:
+        from aureon.features.tabular.prepare import save_fitted
+
+        save_fitted(dataset, seed, self, run_dir)
+
+    def statistics_guarantee(self, dataset: Any, seed: int) -> dict[str, Any] | None:
+        from aureon.features.tabular.prepare import statistics_guarantee
+
+        return statistics_guarantee(dataset, seed, self)
+
+    def validate(self) -> None:
+        require(self.clients >= 1, "features.clients", self.clients, "an integer >= 1")
+        require(self.impute in IMPUTE_STRATEGIES, "features.impute", self.impute, f"one of {list(IMPUTE_STRATEGIES)}")
+        require(self.min_count >= 0, "features.min_count", self.min_count, ">= 0")
+        require(self.min_clients >= 1, "features.min_clients", self.min_clients, "an integer >= 1")
+        require(self.max_categories >= 1, "features.max_categories", self.max_categories, "an integer >= 1")
+        require(2 <= self.histogram_bins <= 100_000, "features.histogram_bins", self.histogram_bins, "in [2, 100000]")
+        if self.dp_epsilon is not None:
+            require(self.dp_epsilon > 0, "features.dp_epsilon", self.dp_epsilon, "> 0, or null for no noise")
+            require(0 < self.dp_delta < 1, "features.dp_delta", self.dp_delta, "in (0, 1)")
+        for column, bound in self.bounds.items():
+            ok = len(bound) == 2 and float(bound[0]) < float(bound[1])
+            require(ok, f"features.bounds.{column}", list(bound), "[low, high] with low < high")
+
+
+@register("features", "standardize", builder="aureon.features.tabular.prepare.fitted")
+@dataclass
+class StandardizeFeaturesConfig(TabularFeaturesConfig):
+    """Zero mean, unit variance per numeric column (federated mean and variance)."""
+
+    name: str = "standardize"
+
+    def scaling(self) -> str:
+        return "standard"
+
+
+@register("features", "minmax", builder="aureon.features.tabular.prepare.fitted")
+@dataclass
+class MinMaxFeaturesConfig(TabularFeaturesConfig):
+    """Each numeric column scaled to [0, 1] by its federated min and max."""
+
+    name: str = "minmax"
+
+    def scaling(self) -> str:
+        return "minmax"
+
+
+@register("features", "impute", builder="aureon.features.tabular.prepare.fitted")
+@dataclass
+class ImputeFeaturesConfig(TabularFeaturesConfig):
+    """Missing values filled (mean, median or most frequent, from federated statistics), nothing scaled."""
+
+    name: str = "impute"
+    impute: str = "median"
+
+
+@register("features", "onehot", builder="aureon.features.tabular.prepare.fitted")
+@dataclass
+class OneHotFeaturesConfig(TabularFeaturesConfig):
+    """Categorical columns one-hot encoded on the federated vocabulary; numeric columns standardized."""
+
+    name: str = "onehot"
+
+    def scaling(self) -> str:
+        return "standard"
+
+
+@register("features", "quantile_bins", builder="aureon.features.tabular.prepare.fitted")
+@dataclass
+class QuantileBinsFeaturesConfig(TabularFeaturesConfig):
+    """Each numeric column replaced by its quantile bin (edges from federated histograms), scaled to [0, 1]."""
+
+    name: str = "quantile_bins"
+    bins: int = 10
+
+    def quantile_bins(self) -> int:
+        return self.bins
+
+    def validate(self) -> None:
+        super().validate()
+        require(2 <= self.bins <= self.histogram_bins, "features.bins", self.bins, "in [2, features.histogram_bins]")
+
+
+@register("features", "generate", builder="aureon.features.tabular.prepare.fitted")
+@dataclass
+class GenerateFeaturesConfig(TabularFeaturesConfig):
+    """Standardized columns plus generated ones (products, ratios, logs, squares, differences).
+
+    Candidates pair the ``pair_columns`` numeric columns that score best alone;
+    every client scores the candidates on its own rows (mutual information),
+    the server averages the scores and keeps the best ``max_features``. The
+    scores are not a DP release, so this option refuses ``dp_epsilon``.
+    """
+
+    name: str = "generate"
+    max_features: int = 20
+    pair_columns: int = 8
+
+    def scaling(self) -> str:
+        return "standard"
+
+    def generated_features(self) -> int:
+        return self.max_features
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.max_features >= 1, "features.max_features", self.max_features, "an integer >= 1")
+        require(2 <= self.pair_columns <= 64, "features.pair_columns", self.pair_columns, "in [2, 64]")
+        require(
+            self.dp_epsilon is None,
+            "features.dp_epsilon",
+            self.dp_epsilon,
+            "null for features=generate (the clients' selection scores are not a DP release)",
+        )

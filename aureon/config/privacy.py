@@ -1,16 +1,19 @@
-"""``privacy`` group: sample-level differential privacy (DP-SGD with Opacus)."""
+"""``privacy`` group: sample-level DP (DP-SGD with Opacus) and client-level DP (DP-FedAvg)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from omegaconf import MISSING
 
 from aureon.config.base import require
 from aureon.config.registry import register
+from aureon.exceptions import ConfigError
 
 GRAD_SAMPLE_MODES = ("auto", "hooks", "ghost", "functorch")
+CLIPPING_MODES = ("fixed", "adaptive")
+CLIP_LOCATIONS = ("server", "client")
 
 
 @dataclass
@@ -26,6 +29,10 @@ class PrivacyConfig:
         The one switch every trainer reads, typed, so a new option declares
         for itself whether it trains privately (no isinstance on a subclass).
         """
+        return None
+
+    def client_level(self) -> ClientLevelConfig | None:
+        """The client-level DP-FedAvg settings the server applies; None: no client-level guarantee."""
         return None
 
 
@@ -95,3 +102,77 @@ class DpSgdConfig(PrivacyConfig):
             self.grad_sample_mode,
             "one of " + ", ".join(repr(mode) for mode in GRAD_SAMPLE_MODES),
         )
+
+
+def _sample_level_off() -> DpSgdConfig:
+    return DpSgdConfig(enabled=False)
+
+
+@register("privacy", "client_level")
+@dataclass
+class ClientLevelConfig(PrivacyConfig):
+    """DP-FedAvg: each client's update clipped, Gaussian noise on their mean, for the whole run.
+
+    The noise is calibrated once from ``target_epsilon`` over ``num_rounds``
+    rounds with client sampling at ``strategy.fraction_train``; Flower's DP
+    wrappers clip and add it. ``sample_level`` turns DP-SGD on each client on
+    as well: two guarantees, each stated with its own (epsilon, delta).
+    """
+
+    name: str = "client_level"
+    enabled: bool = True
+    target_epsilon: float = 8.0
+    target_delta: float = 1e-5
+    clipping: str = "fixed"
+    clip_on: str = "server"
+    # fixed: the bound on each update's L2 norm; adaptive: its starting value.
+    clipping_norm: float = 1.0
+    # adaptive only (Andrew et al. 2021): the quantile of update norms the bound tracks,
+    # its geometric learning rate, and the noise on the clipped count (null: sampled / 20).
+    target_quantile: float = 0.5
+    clip_norm_lr: float = 0.2
+    clipped_count_stddev: float | None = None
+    sample_level: DpSgdConfig = field(default_factory=_sample_level_off)
+
+    def dp_sgd(self) -> DpSgdConfig | None:
+        return self.sample_level if self.sample_level.enabled else None
+
+    def client_level(self) -> ClientLevelConfig | None:
+        return self if self.enabled else None
+
+    def validate(self) -> None:
+        require(self.enabled, "privacy.enabled", self.enabled, "true for privacy=client_level (choose privacy=none)")
+        require(
+            math.isfinite(self.target_epsilon) and self.target_epsilon > 0,
+            "privacy.target_epsilon",
+            self.target_epsilon,
+            "a finite number > 0",
+        )
+        require(0 < self.target_delta < 1, "privacy.target_delta", self.target_delta, "in (0, 1)")
+        require(
+            self.clipping in CLIPPING_MODES,
+            "privacy.clipping",
+            self.clipping,
+            "one of " + ", ".join(repr(mode) for mode in CLIPPING_MODES),
+        )
+        require(
+            self.clip_on in CLIP_LOCATIONS,
+            "privacy.clip_on",
+            self.clip_on,
+            "one of " + ", ".join(repr(where) for where in CLIP_LOCATIONS),
+        )
+        require(self.clipping_norm > 0, "privacy.clipping_norm", self.clipping_norm, "> 0")
+        require(0 < self.target_quantile < 1, "privacy.target_quantile", self.target_quantile, "in (0, 1)")
+        require(self.clip_norm_lr > 0, "privacy.clip_norm_lr", self.clip_norm_lr, "> 0")
+        if self.clipped_count_stddev is not None:
+            require(
+                self.clipped_count_stddev > 0,
+                "privacy.clipped_count_stddev",
+                self.clipped_count_stddev,
+                "> 0, or null for sampled clients / 20",
+            )
+        if self.sample_level.enabled:
+            try:
+                self.sample_level.validate()
+            except ConfigError as error:  # its checks name privacy.<key>; here it is privacy.sample_level.<key>
+                raise ConfigError(str(error).replace("privacy.", "privacy.sample_level.", 1)) from None

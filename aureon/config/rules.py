@@ -33,6 +33,7 @@ def check_aggregation(config: AureonConfig) -> None:
     """Rules that span groups: robust strategies, faults, and what secure aggregation excludes."""
     sampled = sampled_clients(config)
     config.strategy.check_sampled(sampled)
+    check_client_level(config)
     for partition in config.faults.byzantine_partitions:
         require(
             0 <= partition < config.num_clients,
@@ -92,3 +93,49 @@ def check_aggregation(config: AureonConfig) -> None:
         "in a secure sum than in a plain one",
     )
     secure.settings().for_round(sampled)  # type: ignore[attr-defined]
+
+
+def check_client_level(config: AureonConfig) -> None:
+    """What client-level DP (DP-FedAvg) needs: a plain mean of updates the server clips or the clients clip.
+
+    Flower's DP wrappers add noise for the sensitivity of a mean of clipped
+    updates, each weighing 1/n: any aggregate other than the mean, a server
+    that never sees single updates (secure aggregation), or a codec that
+    changes an update after its client clipped it breaks that bound.
+    """
+    client_level = config.privacy.client_level()
+    if client_level is None:
+        return
+    plain = sorted(
+        name for name, option in REGISTRY.options("strategy").items() if getattr(option.schema, "plain_mean", False)
+    )
+    require(
+        config.strategy.federated and config.strategy.plain_mean,
+        "strategy",
+        config.strategy.name,
+        f"one of {plain} with privacy=client_level: DP-FedAvg's noise is calibrated for the mean of "
+        "clipped updates (robust aggregators, server optimizers and centralized training are not that mean)",
+    )
+    require(
+        not config.secure_aggregation.enabled,
+        "secure_aggregation",
+        config.secure_aggregation.name,
+        "'none' with privacy=client_level: Flower's DP wrappers clip (clip_on=server) or check the clipping "
+        "of (clip_on=client) each update in the clear and add the noise to their plain mean",
+    )
+    require(
+        client_level.clip_on == "server" or not config.compression.active,
+        "compression",
+        config.compression.name,
+        "'none' with privacy.clip_on=client: a codec changes the update after the client clipped it, so its "
+        "norm is no longer bounded (clip_on=server clips the decoded update instead)",
+    )
+    sampled = sampled_clients(config)
+    min_train = config.deployment.min_train_nodes
+    require(
+        min_train is None or min_train <= sampled,
+        "deployment.min_train_nodes",
+        min_train,
+        f"null or <= {sampled} (the clients sampled per round) with privacy=client_level: the noise is "
+        "calibrated for that many",
+    )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from omegaconf import MISSING
 
+from aureon.config.audit import AuditConfig
+from aureon.config.automl import AutoMLConfig
 from aureon.config.base import require
 from aureon.config.compression import CompressionConfig
 from aureon.config.dataset import DatasetConfig
@@ -16,6 +19,7 @@ from aureon.config.partition import PartitionConfig
 from aureon.config.privacy import PrivacyConfig
 from aureon.config.rules import check_aggregation, check_model_inputs
 from aureon.config.secure_aggregation import SecureAggregationConfig
+from aureon.config.serving import ServingConfig, TrackingConfig
 from aureon.config.simulation import SimulationConfig
 from aureon.config.strategy import StrategyConfig
 from aureon.config.training import TrainConfig
@@ -24,6 +28,7 @@ from aureon.config.updates import AggregationConfig, FaultsConfig, NormBoundConf
 # Far beyond any experiment here; a typo such as num_rounds=1000000 would otherwise
 # start a run that never ends and calibrates DP noise for a million rounds.
 MAX_NUM_ROUNDS = 100_000
+CHECKPOINT_FILE = "checkpoint.npz"  # written after every round into the run directory
 
 
 @dataclass
@@ -48,10 +53,31 @@ class AureonConfig:
     aggregation: AggregationConfig = field(default_factory=AggregationConfig)
     faults: FaultsConfig = field(default_factory=FaultsConfig)
     deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)  # canaries for simulations.audit; off by default
+    serving: ServingConfig = MISSING  # the dashboard's address (and simulations.serve's defaults)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)  # tracking.mlflow=<URI>: log to MLflow too
+    dashboard: bool = False  # serve the live dashboard of the rounds while the run lasts
+    automl: AutoMLConfig = MISSING  # the search of simulations.automl (conf/automl/)
     resume: str | None = None  # a run directory to continue from its last checkpoint
     # Show Flower's, Ray's, Hydra's and third-party libraries' log lines and warnings too
     # (otherwise the terminal shows AUREON's progress rows and summary only).
     verbose: bool = False
+
+    def check_resume_dir(self) -> None:
+        """On the machine that resumes: ``resume`` names a run directory holding a checkpoint.
+
+        Checked by the entry points before anything heavy is imported (clients
+        rebuilding the config elsewhere never read the path, so ``validate`` does not).
+        """
+        if self.resume is None:
+            return
+        folder = Path(self.resume).expanduser()
+        require(
+            (folder / CHECKPOINT_FILE).is_file(),
+            "resume",
+            self.resume,
+            f"the directory of a run that completed at least one round (one holding {CHECKPOINT_FILE})",
+        )
 
     def validate(self) -> None:
         require(self.num_clients >= 1, "num_clients", self.num_clients, "an integer >= 1")
@@ -77,6 +103,10 @@ class AureonConfig:
             self.aggregation,
             self.faults,
             self.deployment,
+            self.serving,
+            self.tracking,
+            self.audit,
+            self.automl,
         ):
             check = getattr(part, "validate", None)
             if check is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import fields
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -31,12 +33,34 @@ def to_typed(cfg: DictConfig) -> AureonConfig:
             f"the composed config must be an AureonConfig, got {type(typed).__name__}; "
             "does conf/config.yaml list 'schema_config' first in its defaults?"
         )
+    unknown = unknown_keys(typed)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)}: "
+            "not a setting of AUREON's config (a typo, or a key added with '+' that nothing reads?); "
+            "`python -m simulations.run --cfg job` lists the valid keys"
+        )
     groups = set(REGISTRY.groups())
     for field in fields(typed):
         if field.name in groups:
             REGISTRY.option_of(field.name, getattr(typed, field.name))
     typed.validate()
     return typed
+
+
+def unknown_keys(node: Any, prefix: str = "") -> list[str]:
+    """Dotted names of attributes on ``node`` (and its nested dataclasses) that are not declared fields.
+
+    OmegaConf keeps a key added with ``+key=value`` as an extra attribute of the
+    dataclass it builds; nothing would ever read it, so the caller refuses it.
+    """
+    if not dataclasses.is_dataclass(node) or isinstance(node, type):
+        return []
+    declared = {field.name for field in fields(node)}
+    found = [f"{prefix}{name}" for name in vars(node) if name not in declared and not name.startswith("_")]
+    for name in declared:
+        found += unknown_keys(getattr(node, name), f"{prefix}{name}.")
+    return sorted(found)
 
 
 def to_yaml(cfg: AureonConfig) -> str:

@@ -18,6 +18,9 @@ class StrategyConfig:
     # True for strategies that look at each update (robust aggregators): secure
     # aggregation, which shows the server only the sum, cannot serve them.
     aggregates_per_update: ClassVar[bool] = False
+    # True for strategies whose aggregate is the plain weighted mean (FedAvg's): the only
+    # aggregate whose sensitivity client-level DP (DP-FedAvg) is calibrated for.
+    plain_mean: ClassVar[bool] = False
 
     name: str = MISSING
     federated: bool = True
@@ -38,12 +41,14 @@ class StrategyConfig:
 @register("strategy", "fedavg", builder="aureon.strategies.build.fedavg")
 @dataclass
 class FedAvgConfig(StrategyConfig):
+    plain_mean: ClassVar[bool] = True
     name: str = "fedavg"
 
 
 @register("strategy", "fedprox", builder="aureon.strategies.build.fedprox")
 @dataclass
 class FedProxConfig(StrategyConfig):
+    plain_mean: ClassVar[bool] = True
     name: str = "fedprox"
     proximal_mu: float = 0.01
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from aureon.config import DatasetConfig
 from aureon.config.registry import REGISTRY
 from aureon.data.idx import find_idx_file, read_idx_images, read_idx_labels
 from aureon.exceptions import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from aureon.training.objectives import Objective
 
 
 @dataclass(frozen=True)
@@ -26,11 +30,18 @@ class Dataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    num_classes: int
+    num_classes: int  # the model's outputs: 1 for a regression target
+    task: str = "classification"  # or "regression": float targets, a one-output head
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    def objective(self) -> Objective:
+        """The loss to train with and the score to report (accuracy, or R^2 for regression)."""
+        from aureon.training.objectives import objective_for
+
+        return objective_for(self.task)
 
 
 def _standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,33 +2,46 @@
 
 ``build_partitioner`` dispatches through the config registry; ``iid_partitioner``
 and ``dirichlet_partitioner`` are the builders the partition configs name.
+flwr-datasets (with Hugging Face ``datasets``, pyarrow and pandas behind it) is
+imported only when a split is actually computed: with the on-disk partition
+cache (``aureon.data.partition_cache``) a simulated client reads its indices
+and never pays for those imports.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasets import Dataset as HFDataset
-from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner, Partitioner
 
 from aureon.config import DirichletPartitionConfig, IidPartitionConfig, PartitionConfig
 from aureon.config.registry import REGISTRY
 from aureon.exceptions import ConfigError
 
+if TYPE_CHECKING:
+    from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner, Partitioner
+
 
 def build_partitioner(config: PartitionConfig, num_partitions: int, seed: int) -> Partitioner:
     """The flwr-datasets partitioner a config names."""
+    from flwr_datasets.partitioner import Partitioner
+
     return REGISTRY.build("partition", config, expect=Partitioner, num_partitions=num_partitions, seed=seed)
 
 
 def iid_partitioner(config: IidPartitionConfig, *, num_partitions: int, seed: int) -> IidPartitioner:
+    from flwr_datasets.partitioner import IidPartitioner
+
     del config, seed  # flwr-datasets cuts contiguous equal shares; it takes no seed
     return IidPartitioner(num_partitions=num_partitions)
 
 
 def dirichlet_partitioner(config: DirichletPartitionConfig, *, num_partitions: int, seed: int) -> DirichletPartitioner:
+    from flwr_datasets.partitioner import DirichletPartitioner
+
     return DirichletPartitioner(
         num_partitions=num_partitions,
         partition_by="label",
@@ -46,6 +59,8 @@ def partition_indices(labels: np.ndarray, config: PartitionConfig, num_partition
         raise ConfigError(
             f"num_clients must be <= the number of training examples ({len(labels)}), got {num_partitions}"
         )
+    from datasets import Dataset as HFDataset
+
     table = HFDataset.from_dict({"label": labels.astype(np.int64), "index": np.arange(len(labels), dtype=np.int64)})
     partitioner = build_partitioner(config, num_partitions, seed)
     partitioner.dataset = table
@@ -66,11 +81,26 @@ def _cached_indices(
 
 
 def client_indices(
-    labels: np.ndarray, config: PartitionConfig, partition_id: int, num_partitions: int, seed: int
+    labels: np.ndarray,
+    config: PartitionConfig,
+    partition_id: int,
+    num_partitions: int,
+    seed: int,
+    *,
+    cache_dir: Path | str | None = None,
 ) -> np.ndarray:
-    """One client's indices; the whole split is computed once per process and reused."""
+    """One client's indices.
+
+    Without ``cache_dir`` the whole split is computed once per process and
+    reused; with it, the split is computed once per machine (by whichever
+    process needs it first) and each process reads only its own slice.
+    """
     if not 0 <= partition_id < num_partitions:
         raise ConfigError(f"partition-id must be in [0, {num_partitions}), got {partition_id}")
+    if cache_dir is not None:
+        from aureon.data.partition_cache import PartitionCache
+
+        return PartitionCache(cache_dir).client_indices(labels, config, partition_id, num_partitions, seed)
     labels_key = np.ascontiguousarray(labels, dtype=np.int64).tobytes()
     items = tuple(sorted(dataclasses.asdict(config).items()))
     return _cached_indices(labels_key, type(config), items, num_partitions, seed)[partition_id]  # type: ignore[arg-type]

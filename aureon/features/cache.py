@@ -21,6 +21,7 @@ import logging
 import mmap
 import os
 import re
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -128,28 +129,72 @@ def _threads() -> int:
 
 
 def _file_crc32(fd: int, size: int) -> tuple[int, ...]:
-    """The block checksums of an open file, read with ``pread`` on every core (not mapped:
-    checking leaves nothing resident)."""
+    """The block checksums of an open file, read with ``preadv`` on every core (not mapped:
+    checking leaves nothing resident).
+
+    Each thread reads into one anonymous mapping of its own, unmapped when the
+    check ends: a fresh 16 MiB ``bytes`` per block would go through malloc, whose
+    arenas keep such memory counted in the process long after it is freed.
+    """
+    local = threading.local()
+    buffers: list[mmap.mmap] = []
 
     def block(offset: int) -> int:
-        return zlib.crc32(os.pread(fd, min(BLOCK, size - offset), offset))
+        buffer = getattr(local, "buffer", None)
+        if buffer is None:
+            buffer = local.buffer = mmap.mmap(-1, BLOCK)
+            buffers.append(buffer)
+        wanted = min(BLOCK, size - offset)
+        with memoryview(buffer) as whole, whole[:wanted] as view:
+            got = os.preadv(fd, [view], offset)
+            if got != wanted:
+                raise DamagedEntry(f"read {got} of {wanted} bytes at offset {offset}")
+            return zlib.crc32(view)
 
     offsets = range(0, size, BLOCK)
-    with ThreadPoolExecutor(max_workers=min(_threads(), max(1, len(offsets)))) as pool:
-        return tuple(pool.map(block, offsets))
+    try:
+        with ThreadPoolExecutor(max_workers=min(_threads(), max(1, len(offsets)))) as pool:
+            return tuple(pool.map(block, offsets))
+    finally:
+        for buffer in buffers:
+            buffer.close()
+
+
+def contiguous_run(rows: np.ndarray) -> slice | None:
+    """``rows`` as a slice when they are consecutive and increasing (an IID partition); else None."""
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or len(rows) == 0 or rows.dtype.kind not in "iu":
+        return None
+    start = int(rows[0])
+    if start < 0 or not np.array_equal(rows, np.arange(start, start + len(rows), dtype=rows.dtype)):
+        return None
+    return slice(start, start + len(rows))
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Give back the pages of a mapped cache entry that this process touched (no-op for other arrays).
+
+    Read-only file pages: nothing is lost, they stay in the operating system's
+    page cache (shared by every process) and a later read faults them in again.
+    """
+    mapping = getattr(array, "_mmap", None)  # np.memmap's mapping; None for an array in memory
+    if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def take_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``array[rows]`` as a private copy; a mapped cache entry then gives its pages back.
+    """``array[rows]``: a view when ``rows`` are consecutive (nothing copied), else a private copy.
 
-    Copying a partition touches the file's pages all over the mapping; they stay
-    counted in this process's resident memory until released. Released, they
-    remain in the operating system's page cache for the next reader.
+    A view of a mapped cache entry stays a read-only map: training gathers each
+    batch from it (``aureon.training.loops``), so a client holds no copy of its
+    partition. Copying scattered rows touches the file's pages all over the
+    mapping; they are released afterwards (``release_pages``).
     """
+    run = contiguous_run(rows)
+    if run is not None:
+        return array[run]
     taken = array[rows]
-    mapping = getattr(array, "_mmap", None)  # np.memmap's mapping; None for an array in memory
-    if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        mapping.madvise(mmap.MADV_DONTNEED)  # read-only file pages: nothing is lost, a later read faults them in
+    release_pages(array)
     return taken
 
 

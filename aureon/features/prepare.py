@@ -29,6 +29,7 @@ from aureon.config import DatasetConfig, FeaturesConfig, NoFeaturesConfig, Scatt
 from aureon.config.registry import REGISTRY
 from aureon.data import Dataset, load_dataset
 from aureon.data.fingerprint import dataset_fingerprint
+from aureon.data.partition_cache import default_partition_dir
 from aureon.features import scattering
 from aureon.features.cache import FeatureStore, default_cache_dir
 from aureon.files import atomic_write_text
@@ -269,6 +270,16 @@ def scattered(
 
     (x_train, y_train), (x_test, y_test) = part("train"), part("test")
     return Dataset(x_train, y_train, x_test, y_test, num_classes=first.num_classes)
+
+
+def partition_cache_dir(features: FeaturesConfig) -> Path:
+    """Where the clients' partition indices are kept: beside the feature cache.
+
+    ``<features.cache_dir>/partitions`` when the transform names a cache folder
+    (a benchmark's or a test's own), else ``$XDG_CACHE_HOME/aureon/partitions``.
+    """
+    chosen = getattr(features, "cache_dir", None)
+    return Path(chosen).expanduser() / "partitions" if chosen else default_partition_dir()
 
 
 def _splits(value: Iterable[str], *, argument: str, allow_empty: bool) -> tuple[str, ...]:

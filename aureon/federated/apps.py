@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
@@ -26,18 +27,22 @@ from flwr.serverapp import Grid, ServerApp
 from aureon import keys
 from aureon.config import AureonConfig
 from aureon.exceptions import ConfigError
+from aureon.features.tabular.messages import register_tabular_handlers
 from aureon.federated.client import handle_evaluate
 from aureon.federated.client_state import train_with_persisted_state
 from aureon.federated.faults import train_with_faults
 from aureon.federated.refusals import refusal
-from aureon.federated.server import run_server
 from aureon.launch.run_config import (
     compose_config,
     overrides_from_run_config,
     run_dir_from_run_config,
     split_overrides,
 )
+from aureon.privacy.client_level_client import client_clipping_mod
 from aureon.secagg.handlers import register_secagg_handlers
+
+if TYPE_CHECKING:
+    from aureon.federated.rounds import RoundEvaluatedFn  # a type only: clients never load the round loop
 
 ConfigSource = Callable[[Context], AureonConfig]
 RunDirSource = Callable[[Context], Path]
@@ -89,7 +94,13 @@ def make_client_app(config_source: ConfigSource, state_dir_source: StateDirSourc
     @app.train()
     def train(msg: Message, context: Context) -> Message:
         try:
-            return train_with_persisted_state(msg, context, config_source(context), train=train_with_faults)
+            config = config_source(context)
+
+            def handle(request: Message, node: Context) -> Message:
+                return train_with_persisted_state(request, node, config, train=train_with_faults)
+
+            clip = client_clipping_mod(config.privacy)  # client-level DP clipped on the client
+            return handle(msg, context) if clip is None else clip(msg, context, handle)
         except ConfigError as error:
             return refusal(msg, error)
 
@@ -101,16 +112,21 @@ def make_client_app(config_source: ConfigSource, state_dir_source: StateDirSourc
             return refusal(msg, error)
 
     register_secagg_handlers(app, config_source)
+    register_tabular_handlers(app, config_source)
     return app
 
 
-def make_server_app(config_source: ConfigSource, run_dir_source: RunDirSource) -> ServerApp:
-    """A ServerApp that runs AUREON's coordinator loop."""
+def make_server_app(
+    config_source: ConfigSource, run_dir_source: RunDirSource, *, on_round_evaluated: RoundEvaluatedFn | None = None
+) -> ServerApp:
+    """A ServerApp that runs AUREON's coordinator loop (``on_round_evaluated``: see ``run_server``)."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        run_server(grid, config_source(context), run_dir_source(context))
+        from aureon.federated.server import run_server  # here: a client process never loads the server's modules
+
+        run_server(grid, config_source(context), run_dir_source(context), on_round_evaluated=on_round_evaluated)
 
     return app
 

@@ -39,9 +39,10 @@ def run_centralized(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
         num_classes=dataset.num_classes,
         seed=config.seed,
     )
-    tracker = new_tracker(config, run_dir, model)
-    initial = evaluate_model(model, dataset.x_test, dataset.y_test)
-    tracker.log_initial(initial.accuracy, initial.loss)
+    objective = dataset.objective()
+    tracker = new_tracker(config, run_dir, model, test_metric=objective.metric)
+    initial = evaluate_model(model, dataset.x_test, dataset.y_test, objective=objective)
+    tracker.log_initial(initial.score, initial.loss)
 
     private, ledger = None, PrivacyLedger(data=POOLED_DATA)
     dp_sgd = config.privacy.dp_sgd()
@@ -66,13 +67,16 @@ def run_centralized(config: AureonConfig, run_dir: Path) -> dict[str, Any]:
             config=config.train.for_round(server_round),
             seed=derive_seed(config.seed, SEED_STREAM, server_round),
             private=this_round,
+            criterion=objective.criterion(),
         )
-        result = evaluate_model(model, dataset.x_test, dataset.y_test, batch_size=config.train.eval_batch_size)
+        result = evaluate_model(
+            model, dataset.x_test, dataset.y_test, batch_size=config.train.eval_batch_size, objective=objective
+        )
         epsilon = None if private is None else private.epsilon(ledger)
         tracker.log_round(
             RoundRecord(
                 round=server_round,
-                test_accuracy=result.accuracy,
+                test_accuracy=result.score,
                 test_loss=result.loss,
                 seconds=time.monotonic() - started,
                 clients=[

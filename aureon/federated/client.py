@@ -15,21 +15,25 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from aureon import keys
 from aureon.codecs import UPLOAD_SEED_STREAM, upload_entries
 from aureon.config import AureonConfig
-from aureon.data import client_indices
+from aureon.data import Dataset, client_indices
 from aureon.data.fingerprint import dataset_fingerprint
+from aureon.data.partition_cache import PartitionCache
 from aureon.exceptions import LedgerError, PrivacyBudgetExhausted, PrivacyRefused
-from aureon.features import prepare_dataset, take_rows
+from aureon.features import SPLITS, partition_cache_dir, prepare_dataset, take_rows
 from aureon.federated.global_model import ModelMismatch, load_global_model
 from aureon.federated.refusals import BUDGET_EXHAUSTED_CODE as BUDGET_EXHAUSTED_CODE
 from aureon.federated.refusals import PRIVACY_REFUSED_CODE as PRIVACY_REFUSED_CODE
 from aureon.federated.refusals import refusal
 from aureon.federated.train_request import TrainRequest, TrainRequestError
 from aureon.models import build_model
+from aureon.privacy.canaries import CanaryPlan, plan_client_canaries
+from aureon.privacy.canary_clients import CanaryClientPlan
 from aureon.privacy.floor import PrivacyFloor
 from aureon.privacy.ledger import LedgerStore
 from aureon.privacy.private_training import PrivateTraining
 from aureon.seeding import derive_seed
 from aureon.training import evaluate_model, train_model
+from aureon.training.objectives import Objective
 
 
 @dataclass(frozen=True)
@@ -40,19 +44,67 @@ class ClientData:
     y_test: np.ndarray
     input_shape: tuple[int, ...]
     num_classes: int
+    objective: Objective  # the dataset's: cross-entropy and accuracy, or MSE and R^2
 
 
-def load_client_data(config: AureonConfig, partition_id: int, num_partitions: int) -> ClientData:
-    """This client's share of the training split and the shared test split."""
-    dataset = prepare_dataset(config.dataset, config.seed, config.features)
-    idx = client_indices(dataset.y_train, config.partition, partition_id, num_partitions, config.seed)
+def _canaries(config: AureonConfig, dataset: Dataset, num_partitions: int) -> CanaryPlan | CanaryClientPlan:
+    return plan_client_canaries(
+        config.audit, labels=dataset.y_train, num_classes=dataset.num_classes, num_partitions=num_partitions
+    )
+
+
+def load_client_data(config: AureonConfig, partition_id: int, num_partitions: int, *, test: bool = True) -> ClientData:
+    """This client's share of the training split and (``test``) the shared test split.
+
+    The partition's indices come from the on-disk partition cache (computed once
+    per machine: ``prepare_client_partitions``). An IID partition is a view of
+    the memory-mapped features, not a copy; training gathers its batches from it.
+    With ``audit.canaries`` set, the canaries are held out of every partition and this
+    client's included ones (aureon/privacy/canaries.py) are appended, wrong labels and all;
+    with ``audit.kind=canary_clients`` the last partitions are canary clients, holding
+    their canary examples only (aureon/privacy/canary_clients.py).
+    """
+    dataset = prepare_dataset(config.dataset, config.seed, config.features, splits=SPLITS if test else ("train",))
+    canaries = _canaries(config, dataset, num_partitions)
+    kept = canaries.kept_rows()
+    regular = canaries.regular_clients
+    idx = (
+        kept[
+            client_indices(
+                dataset.y_train[kept],
+                config.partition,
+                partition_id,
+                regular,
+                config.seed,
+                cache_dir=partition_cache_dir(config.features),
+            )
+        ]
+        if partition_id < regular
+        else np.zeros(0, dtype=np.int64)
+    )
+    canary_rows, canary_labels = canaries.of_partition(partition_id)
     return ClientData(
-        x_train=take_rows(dataset.x_train, idx),
-        y_train=dataset.y_train[idx],
+        x_train=take_rows(dataset.x_train, np.concatenate([idx, canary_rows])),
+        y_train=np.concatenate([dataset.y_train[idx], canary_labels]),
         x_test=dataset.x_test,
         y_test=dataset.y_test,
         input_shape=dataset.input_shape,
         num_classes=dataset.num_classes,
+        objective=dataset.objective(),
+    )
+
+
+def prepare_client_partitions(config: AureonConfig) -> None:
+    """Compute the clients' partition indices once, before the clients start (the simulation's driver).
+
+    Then no client imports flwr-datasets or computes the split: each reads its
+    own indices from the partition cache.
+    """
+    dataset = prepare_dataset(config.dataset, config.seed, config.features, splits=("train",))
+    canaries = _canaries(config, dataset, config.num_clients)
+    kept = canaries.kept_rows()
+    PartitionCache(partition_cache_dir(config.features)).ensure(
+        dataset.y_train[kept], config.partition, canaries.regular_clients, config.seed
     )
 
 
@@ -103,7 +155,7 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
         return refusal(msg, error)
     server_round = request.server_round
     train_config = request.train_config(config.train)
-    data = load_client_data(config, partition_id, num_partitions)
+    data = load_client_data(config, partition_id, num_partitions, test=False)
 
     model = build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed)
     try:
@@ -141,6 +193,7 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
         seed=derive_seed(config.seed, partition_id, server_round),
         private=private,
         proximal_mu=request.proximal_mu,
+        criterion=data.objective.criterion(),
     )
     metrics: dict[str, float | int] = {keys.NUM_EXAMPLES: result.num_examples}
     if epsilon is None:
@@ -184,12 +237,14 @@ def handle_evaluate(msg: Message, context: Context, config: AureonConfig) -> Mes
         load_global_model(msg.content, model, described_as=_described(config))
     except ModelMismatch as mismatch:
         return refusal(msg, mismatch)
-    result = evaluate_model(model, data.x_test, data.y_test, batch_size=config.train.eval_batch_size)
+    result = evaluate_model(
+        model, data.x_test, data.y_test, batch_size=config.train.eval_batch_size, objective=data.objective
+    )
     metrics = MetricRecord(
         {
             keys.NUM_EXAMPLES: result.num_examples,
             keys.EVAL_LOSS: result.loss,
-            keys.EVAL_ACCURACY: result.accuracy,
+            keys.EVAL_ACCURACY if result.metric == "accuracy" else f"eval-{result.metric}": result.score,
         }
     )
     return Message(content=RecordDict({keys.METRICS: metrics}), reply_to=msg)

@@ -15,6 +15,7 @@ from aureon.config import AureonConfig
 from aureon.features import SPLITS, prepare_dataset
 from aureon.federated.rounds import capture_strategy_state, restore_strategy_state
 from aureon.models import build_model
+from aureon.strategies.wrapper import strategy_chain
 from aureon.tracking.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -47,15 +48,40 @@ def privacy_identity(config: AureonConfig) -> dict[str, Any]:
     silently raise the budget: raising a budget is a new run.
     """
     privacy = config.privacy
-    return {
-        "num_rounds": config.num_rounds,
-        "train.batch_size": config.train.batch_size,
-        "train.local_epochs": config.train.local_epochs,
+    client_level = privacy.client_level()
+    if client_level is None:
+        return {
+            "num_rounds": config.num_rounds,
+            "train.batch_size": config.train.batch_size,
+            "train.local_epochs": config.train.local_epochs,
+            **{
+                f"privacy.{name}": getattr(privacy, name, None)
+                for name in ("target_epsilon", "target_delta", "max_grad_norm", "accountant", "reproducible_noise")
+            },
+        }
+    # Client-level DP keeps the noise it released with (the checkpoint's rounds) and stops at
+    # its budget, so more rounds may be asked for; what each round costs may not change.
+    identity: dict[str, Any] = {
+        "strategy.fraction_train": config.strategy.fraction_train,
         **{
-            f"privacy.{name}": getattr(privacy, name, None)
-            for name in ("target_epsilon", "target_delta", "max_grad_norm", "accountant", "reproducible_noise")
+            f"privacy.{name}": getattr(client_level, name)
+            for name in ("target_epsilon", "target_delta", "clipping", "clip_on", "clipped_count_stddev")
         },
     }
+    sample_level = privacy.dp_sgd()
+    if sample_level is not None:
+        identity.update(
+            {
+                "num_rounds": config.num_rounds,
+                "train.batch_size": config.train.batch_size,
+                "train.local_epochs": config.train.local_epochs,
+                **{
+                    f"privacy.sample_level.{name}": getattr(sample_level, name)
+                    for name in ("target_epsilon", "target_delta", "max_grad_norm", "accountant", "reproducible_noise")
+                },
+            }
+        )
+    return identity
 
 
 def check_resumable(checkpoint: Checkpoint, config: AureonConfig) -> None:
@@ -142,6 +168,10 @@ def begin_run(
         return RunStart(first_round=1, arrays=initial_arrays, run_key=uuid.uuid4().hex)
     restore_strategy_state(strategy, checkpoint.strategy_state)
     round_log.restore(checkpoint, source=str(config.resume))
+    for part in strategy_chain(strategy):  # wrappers whose state lives in the round records (client-level DP)
+        restore_rounds = getattr(part, "restore_rounds", None)
+        if callable(restore_rounds):
+            restore_rounds(checkpoint.rounds)
     LOG.warning("resuming %s after round %d", config.resume, checkpoint.round)
     return RunStart(first_round=checkpoint.round + 1, arrays=checkpoint.array_record(), run_key=checkpoint.run_key)
 

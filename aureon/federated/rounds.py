@@ -25,6 +25,7 @@ from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
 from aureon.config import TrainConfig
+from aureon.exceptions import PrivacyBudgetExhausted
 from aureon.strategies.wrapper import strategy_chain
 from aureon.tracking.phases import AGGREGATE, CHECKPOINT, CONFIGURE, EVALUATE, TRAIN
 from aureon.tracking.round_log import RoundLog
@@ -38,6 +39,8 @@ STRATEGY_STATE_ATTRS = ("m_t", "v_t", "momentum_vector")
 EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
 RoundEndFn = Callable[[int, ArrayRecord], None]
 TrainConfigFn = Callable[[int], ConfigRecord]
+# After a round is written: its server-side figures; a reason to stop the run early, or None to go on.
+RoundEvaluatedFn = Callable[[int, MetricRecord | None], str | None]
 
 
 def round_train_config(train: TrainConfig, *, server_round: int, num_rounds: int, run_key: str) -> ConfigRecord:
@@ -116,13 +119,18 @@ def run_rounds(
     round_log: RoundLog,
     evaluate_fn: EvaluateFn,
     on_round_end: RoundEndFn,
+    on_round_evaluated: RoundEvaluatedFn | None = None,
 ) -> ArrayRecord:
     """Run rounds ``first_round..num_rounds``; returns the final global arrays.
 
     ``train_config(r)`` is the ConfigRecord sent with round r's train messages.
     ``evaluate_fn`` reports its figures to ``round_log``; ``on_round_end``
     (the checkpoint) runs before the round is written, so its time is the
-    round's too.
+    round's too. A strategy whose budget the next round would pass raises
+    PrivacyBudgetExhausted from configure_train: the loop stops there and
+    results.json says why. ``on_round_evaluated`` (an HPO pruner) hears each
+    written round but the last; a reason it returns ends the run there, and
+    results.json says it.
     """
     if first_round == 1:
         evaluate_fn(0, arrays)
@@ -130,8 +138,13 @@ def run_rounds(
         LOG.debug("round %d/%d", server_round, num_rounds)
         wait_for_nodes(grid, minimum=min_available_nodes, timeout=timeout)
         round_log.begin(server_round)
-        with round_log.phase(server_round, CONFIGURE):
-            messages = list(strategy.configure_train(server_round, arrays, train_config(server_round), grid))
+        try:
+            with round_log.phase(server_round, CONFIGURE):
+                messages = list(strategy.configure_train(server_round, arrays, train_config(server_round), grid))
+        except PrivacyBudgetExhausted as error:  # a server-side budget (client-level DP): stop before the round
+            LOG.warning("round %d: %s", server_round, error)
+            round_log.stop(server_round, str(error))
+            break
         with round_log.phase(server_round, TRAIN):
             replies = list(grid.send_and_receive(messages, timeout=timeout)) if messages else []
         # Match by message id: Flower's own error replies (node unavailable) come from the SuperLink.
@@ -168,8 +181,13 @@ def run_rounds(
             evaluate_messages = list(strategy.configure_evaluate(server_round, arrays, ConfigRecord(), grid))
             if evaluate_messages:
                 strategy.aggregate_evaluate(server_round, grid.send_and_receive(evaluate_messages, timeout=timeout))
-            evaluate_fn(server_round, arrays)
+            metrics = evaluate_fn(server_round, arrays)
         with round_log.phase(server_round, CHECKPOINT):
             on_round_end(server_round, arrays)
         round_log.close(server_round)
+        if on_round_evaluated is not None and server_round < num_rounds:
+            stop = on_round_evaluated(server_round, metrics)
+            if stop:
+                round_log.stop(server_round + 1, stop)
+                break
     return arrays

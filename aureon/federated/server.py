@@ -12,7 +12,7 @@ from torch import nn
 from aureon.config import AureonConfig, to_yaml
 from aureon.features import prepare_dataset
 from aureon.federated.resume import begin_run, checkpoint_round
-from aureon.federated.rounds import round_train_config, run_rounds
+from aureon.federated.rounds import RoundEvaluatedFn, round_train_config, run_rounds
 from aureon.models import build_model
 from aureon.privacy.entropy import REPRODUCIBLE_NOISE_WARNING
 from aureon.privacy.private_training import grad_sample_mode_record
@@ -22,10 +22,27 @@ from aureon.training import evaluate_model
 
 
 def privacy_guarantee(config: AureonConfig) -> dict[str, Any]:
-    """Which DP guarantee the run's epsilon figures quote."""
+    """Which DP guarantees the run's epsilon figures quote: sample-level, client-level, or both, each on its own."""
+    client_level = config.privacy.client_level()
+    sample_level = sample_level_guarantee(config)
+    if client_level is None:
+        return sample_level or {"kind": "none"}
+    from aureon.privacy.client_level import client_level_guarantee
+
+    return {
+        "kind": "client-level DP-FedAvg and sample-level DP-SGD (two guarantees, stated separately)"
+        if sample_level is not None
+        else "client-level DP-FedAvg",
+        "client_level": client_level_guarantee(client_level),
+        "sample_level": sample_level,
+    }
+
+
+def sample_level_guarantee(config: AureonConfig) -> dict[str, Any] | None:
+    """The sample-level DP-SGD guarantee (None: off): each example, against everyone, the coordinator included."""
     dp_sgd = config.privacy.dp_sgd()
     if dp_sgd is None:
-        return {"kind": "none"}
+        return None
     guarantee: dict[str, Any] = {
         "kind": "sample-level DP-SGD on each client's data (Opacus)"
         if config.strategy.federated
@@ -35,16 +52,28 @@ def privacy_guarantee(config: AureonConfig) -> dict[str, Any]:
         "accountant": dp_sgd.accountant,
         "noise": "local entropy on each client",
     }
+    if config.privacy.client_level() is not None:
+        guarantee["protects"] = (
+            "each training example, against everyone who sees an update, the coordinator included; "
+            "each client adds its own noise"
+        )
     if dp_sgd.reproducible_noise:
         guarantee["noise"] = "derived from the run seed (privacy.reproducible_noise=true)"
         guarantee["warning"] = REPRODUCIBLE_NOISE_WARNING
     return guarantee
 
 
-def new_tracker(config: AureonConfig, run_dir: Path, model: nn.Module) -> RunTracker:
+def _feature_statistics(config: AureonConfig) -> dict[str, Any]:
+    """The feature fit's own guarantee (its statistics' epsilon), beside the training one; {} when none was fitted."""
+    entry = config.features.statistics_guarantee(config.dataset, config.seed)
+    return {} if entry is None else {"feature_statistics": entry}
+
+
+def new_tracker(config: AureonConfig, run_dir: Path, model: nn.Module, *, test_metric: str = "accuracy") -> RunTracker:
     """The run's tracker; it also warns, before round 1, when the noise is not private.
 
-    ``model`` decides which per-sample gradient path DP-SGD takes, which results.json records.
+    ``model`` decides which per-sample gradient path DP-SGD takes, which results.json records;
+    ``test_metric`` names the test score (accuracy, or r2 for regression).
     """
     tracker = RunTracker(
         run_dir,
@@ -56,7 +85,12 @@ def new_tracker(config: AureonConfig, run_dir: Path, model: nn.Module) -> RunTra
             "num_clients": config.num_clients,
             "num_rounds": config.num_rounds,
             "seed": config.seed,
-            "privacy": {**privacy_guarantee(config), **grad_sample_mode_record(config.privacy, model)},
+            "test_metric": test_metric,
+            "privacy": {
+                **privacy_guarantee(config),
+                **grad_sample_mode_record(config.privacy, model),
+                **_feature_statistics(config),
+            },
             "secure_aggregation": config.secure_aggregation.name,
             "compression": {
                 "upload": config.compression.upload,
@@ -70,11 +104,19 @@ def new_tracker(config: AureonConfig, run_dir: Path, model: nn.Module) -> RunTra
     dp_sgd = config.privacy.dp_sgd()
     if dp_sgd is not None and dp_sgd.reproducible_noise:
         tracker.console.print(f"[bold red]warning:[/] {REPRODUCIBLE_NOISE_WARNING}")
+    from aureon.serving.hooks import attach_run_listeners
+
+    attach_run_listeners(tracker, config)
     return tracker
 
 
-def run_server(grid: Grid, config: AureonConfig, run_dir: Path) -> dict[str, Any]:
-    """Run ``config.num_rounds`` rounds over the nodes of ``grid``; return results.json."""
+def run_server(
+    grid: Grid, config: AureonConfig, run_dir: Path, *, on_round_evaluated: RoundEvaluatedFn | None = None
+) -> dict[str, Any]:
+    """Run ``config.num_rounds`` rounds over the nodes of ``grid``; return results.json.
+
+    ``on_round_evaluated``: told each round's test figures; a reason it returns stops the run (HPO pruning).
+    """
     dataset = prepare_dataset(config.dataset, config.seed, config.features, splits=("test",))
     model = build_model(
         config.model,
@@ -82,15 +124,19 @@ def run_server(grid: Grid, config: AureonConfig, run_dir: Path) -> dict[str, Any
         num_classes=dataset.num_classes,
         seed=config.seed,
     )
-    tracker = new_tracker(config, run_dir, model)
+    objective = dataset.objective()
+    tracker = new_tracker(config, run_dir, model, test_metric=objective.metric)
+    config.features.save_fitted(config.dataset, config.seed, run_dir)  # a fitted pipeline goes with the model
     round_log = RoundLog(tracker)
     server = build_server_strategy(config, round_log=round_log)
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
         model.load_state_dict(arrays.to_torch_state_dict())
-        result = evaluate_model(model, dataset.x_test, dataset.y_test, batch_size=config.train.eval_batch_size)
-        round_log.evaluated(server_round, test_accuracy=result.accuracy, test_loss=result.loss)
-        return MetricRecord({"accuracy": result.accuracy, "loss": result.loss})
+        result = evaluate_model(
+            model, dataset.x_test, dataset.y_test, batch_size=config.train.eval_batch_size, objective=objective
+        )
+        round_log.evaluated(server_round, test_accuracy=result.score, test_loss=result.loss)
+        return MetricRecord({result.metric: result.score, "loss": result.loss})
 
     start = begin_run(
         config, strategy=server.strategy, round_log=round_log, initial_arrays=ArrayRecord(model.state_dict())
@@ -109,6 +155,7 @@ def run_server(grid: Grid, config: AureonConfig, run_dir: Path) -> dict[str, Any
         ),
         round_log=round_log,
         evaluate_fn=evaluate,
+        on_round_evaluated=on_round_evaluated,
         on_round_end=lambda rnd, arrays: checkpoint_round(
             run_dir,
             config=config,

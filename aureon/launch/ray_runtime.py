@@ -13,7 +13,8 @@ down; otherwise the control store would die with it.
 
 Also here: how many CPUs the local Ray gets (no more than the clients can use,
 so a 2-client run on 16 cores starts 2 actors, each paying the imports, not 16),
-and Ray's own logging (``aureon.launch.quiet``).
+the allocator setting its processes start with (``MALLOC_ENV``), and Ray's own
+logging (``aureon.launch.quiet``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from types import FrameType
 from typing import Any
 
@@ -52,6 +55,46 @@ def ray_init_args(config: AureonConfig) -> dict[str, Any]:
         if config.simulation.client_gpus == 0:
             args["num_gpus"] = 0
     return args
+
+
+# glibc gives every thread that allocates its own arena (up to 8 per core) and keeps
+# freed memory there: torch's and Ray's threads left ~85 MB per client actor that way
+# (measured: 428 -> 340 MB PSS for one mnist_dp client). Two arenas keep most of it.
+MALLOC_ENV = {"MALLOC_ARENA_MAX": "2"}
+
+
+def set_local_ray_env() -> None:
+    """Environment for the processes of a local Ray (they inherit the driver's); a user's value is kept."""
+    for key, value in MALLOC_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@contextmanager
+def _without_monitors() -> Iterator[None]:
+    """A local Ray without its autoscaler monitor and log monitor (about 95 MB of Python processes).
+
+    A fixed-size local Ray has nothing to autoscale, and with ``log_to_driver``
+    off nothing reads the log monitor's output. ``ray.init`` has no option for
+    either (``ray start`` has: ``--no-monitor``, ``--include-log-monitor``), so the
+    parameters it builds are given both while it runs. A Ray whose parameters
+    lack these fields is started as it is.
+    """
+    from ray._private import parameter
+
+    original = parameter.RayParams
+
+    class LeanRayParams(original):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if hasattr(self, "no_monitor") and hasattr(self, "include_log_monitor"):
+                self.no_monitor = True
+                self.include_log_monitor = False
+
+    setattr(parameter, "RayParams", LeanRayParams)  # noqa: B010 (mypy refuses assigning to a class name)
+    try:
+        yield
+    finally:
+        setattr(parameter, "RayParams", original)  # noqa: B010
 
 
 def _worker_pythonpath() -> str:
@@ -86,16 +129,20 @@ class RayStart:
             return
         set_simulation_env()
         os.environ["PYTHONPATH"] = _worker_pythonpath()
+        if not config.simulation.ray_address:
+            set_local_ray_env()
         if threading.current_thread() is threading.main_thread():
             if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
                 signal.signal(signal.SIGTERM, _exit_on_sigterm)
         self._args = ray_init_args(config)
+        self._lean = not config.simulation.ray_address and not config.verbose
         self._thread = threading.Thread(target=self._start, name="aureon-ray-start", daemon=True)
         self._thread.start()
 
     def _start(self) -> None:
         try:
-            self._ray.init(**self._args)
+            with _without_monitors() if self._lean else nullcontext():
+                self._ray.init(**self._args)
         except Exception as error:  # reported to the caller of wait()
             self._error = error
             self._ready.set()

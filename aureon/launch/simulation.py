@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aureon.config import AureonConfig
 from aureon.exceptions import LedgerError, RunFailed
 from aureon.files import atomic_write_text
 from aureon.launch.quiet import SIMULATION_ENV, quiet_flower
 from aureon.launch.ray_runtime import RayStart
+
+if TYPE_CHECKING:
+    from aureon.federated.rounds import RoundEvaluatedFn
 
 __all__ = ["SIMULATION_ENV", "backend_config", "client_state_root", "quiet_flower", "run_experiment"]
 
@@ -33,8 +36,8 @@ def backend_config(config: AureonConfig) -> dict[str, Any]:
 CLIENT_STATE_POINTER = "client-state.json"
 
 
-def client_state_root(config: AureonConfig, run_dir: Path) -> Path:
-    """Where the simulated clients keep their ledgers: the run's ``clients/``, or on a resume
+def client_state_root(config: AureonConfig, run_dir: Path, *, shared: Path | None = None) -> Path:
+    """Where the simulated clients keep their ledgers: ``shared``, else the run's ``clients/``, or on a resume
     the directory the resumed run used (so every client's spent epsilon continues).
 
     The run directory records the choice in ``client-state.json``, so a resume
@@ -55,16 +58,26 @@ def client_state_root(config: AureonConfig, run_dir: Path) -> Path:
                 "refusing to restart their spent epsilon from zero"
             )
     else:
-        root = (Path(run_dir) / "clients").resolve()
+        root = (Path(shared) if shared is not None else Path(run_dir) / "clients").resolve()
     atomic_write_text(Path(run_dir) / CLIENT_STATE_POINTER, json.dumps({"dir": str(root)}))
     return root
 
 
-def run_experiment(config: AureonConfig, run_dir: Path, *, ray: RayStart | None = None) -> dict[str, Any]:
+def run_experiment(
+    config: AureonConfig,
+    run_dir: Path,
+    *,
+    ray: RayStart | None = None,
+    clients_dir: Path | None = None,
+    on_round_evaluated: RoundEvaluatedFn | None = None,
+) -> dict[str, Any]:
     """Run one experiment (federated in simulation, or the centralized baseline).
 
     ``ray``: a Ray start already under way (``RayStart``, begun as soon as the
-    config was valid); without it Ray is started here.
+    config was valid); without it Ray is started here. ``clients_dir``: where the
+    simulated clients keep their ledgers, when several runs are the same clients'
+    (federated HPO: every trial charges the same ledgers); default the run's own.
+    ``on_round_evaluated``: see ``aureon.federated.server.run_server``.
     """
     run_dir = Path(run_dir)
     if not config.strategy.federated:
@@ -76,10 +89,13 @@ def run_experiment(config: AureonConfig, run_dir: Path, *, ray: RayStart | None 
     from flwr.simulation import run_simulation
 
     from aureon.federated.apps import make_client_app, make_server_app, partition_state_dirs
+    from aureon.federated.client import prepare_client_partitions
 
     quiet_flower(config.verbose)
-    server_app = make_server_app(lambda _ctx: config, lambda _ctx: run_dir)
-    client_app = make_client_app(lambda _ctx: config, partition_state_dirs(client_state_root(config, run_dir)))
+    prepare_client_partitions(config)  # once, here: no client imports flwr-datasets or splits the data
+    server_app = make_server_app(lambda _ctx: config, lambda _ctx: run_dir, on_round_evaluated=on_round_evaluated)
+    states = client_state_root(config, run_dir, shared=clients_dir)
+    client_app = make_client_app(lambda _ctx: config, partition_state_dirs(states))
     ray.wait()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

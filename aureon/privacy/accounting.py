@@ -62,7 +62,7 @@ class Accountant(Protocol):
 
 
 @lru_cache(maxsize=4096)
-def _rdp_per_step(noise_multiplier: float, sample_rate: float) -> npt.NDArray[np.float64]:
+def rdp_per_step(noise_multiplier: float, sample_rate: float) -> npt.NDArray[np.float64]:
     """Renyi DP of one sampled Gaussian step at every order (composition multiplies by steps)."""
     orders = list(RDP_ORDERS)
     rdp = np.asarray(
@@ -89,7 +89,7 @@ class WideRdpAccountant:
             return 0.0
         rdp = np.zeros(len(RDP_ORDERS))
         for noise_multiplier, sample_rate, steps in self.history:
-            rdp += _rdp_per_step(float(noise_multiplier), float(sample_rate)) * steps
+            rdp += rdp_per_step(float(noise_multiplier), float(sample_rate)) * steps
         epsilon, _ = rdp_analysis.get_privacy_spent(orders=list(RDP_ORDERS), rdp=rdp, delta=delta)
         return float(epsilon)
 

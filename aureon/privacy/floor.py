@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
-
-from flwr.app import UserConfigValue
+from typing import TYPE_CHECKING, Final
 
 from aureon import keys
 from aureon.config import PrivacyConfig
 from aureon.exceptions import PrivacyRefused
+
+if TYPE_CHECKING:
+    from flwr.app import UserConfigValue  # a type only: checking a floor must not load Flower
 
 # The client measures its lifetime spend with Renyi DP at its own max_delta, whatever
 # accountant or delta a run asks for: RDP is a rigorous upper bound, and a server must

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from collections.abc import Iterable
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
@@ -11,6 +12,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
+from aureon.strategies.reply_records import config_record, first_metrics
 from aureon.strategies.wrapper import StrategyWrapper
 from aureon.tracking.round_log import RoundLog
 
@@ -31,7 +33,7 @@ def client_label(content: RecordDict) -> int | None:
 
     A label for people reading results.json; the reply's identity is its source node.
     """
-    record = content.config_records.get(keys.CLIENT_LABEL)
+    record = config_record(content, keys.CLIENT_LABEL)
     value = None if record is None else record.get(keys.LABEL_PARTITION_ID)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
@@ -73,6 +75,26 @@ def reply_order(message: Message) -> tuple[int, bytes, bytes, int]:
     return (0, content_digest(content, arrays_only=True), content_digest(content), message.metadata.src_node_id)
 
 
+def in_reply_order(replies: list[Message]) -> list[Message]:
+    """``sorted(replies, key=reply_order)``, each reply's arrays hashed once.
+
+    The digest of everything a reply carries only orders replies whose arrays
+    are identical, so it is computed for those alone.
+    """
+    keyed: list[tuple[tuple[int, bytes], Message]] = [
+        ((1, b""), m) if m.has_error() or not m.has_content() else ((0, content_digest(m.content, arrays_only=True)), m)
+        for m in replies
+    ]
+    tied = Counter(primary for primary, _ in keyed)
+
+    def key(item: tuple[tuple[int, bytes], Message]) -> tuple[int, bytes, bytes, int]:
+        (flag, arrays), message = item
+        full = content_digest(message.content) if flag == 0 and tied[(flag, arrays)] > 1 else b""
+        return (flag, arrays, full, message.metadata.src_node_id)
+
+    return [message for _, message in sorted(keyed, key=key)]
+
+
 def _record_order(message: Message) -> tuple[int, int, int]:
     """The order clients are listed in results.json: by label (unlabelled last), then node."""
     label = None if message.has_error() or not message.has_content() else client_label(message.content)
@@ -107,7 +129,7 @@ class RoundRecorder(StrategyWrapper):
                 reason = reply.error.reason or "error"
                 self.round_log.reply_failed(server_round, node_id=reply.metadata.src_node_id, reason=reason)
                 continue
-            metrics = next(iter(reply.content.metric_records.values()), MetricRecord())
+            metrics = first_metrics(reply.content) or MetricRecord()
             num_examples = _number(metrics, keys.NUM_EXAMPLES)
             losses = (_number(metrics, key) for key in TRAIN_LOSS_KEYS)
             self.round_log.replied(
@@ -118,4 +140,4 @@ class RoundRecorder(StrategyWrapper):
                 train_loss=next((loss for loss in losses if loss is not None), None),
                 epsilon=_number(metrics, keys.EPSILON),
             )
-        return self.inner.aggregate_train(server_round, sorted(replies, key=reply_order))
+        return self.inner.aggregate_train(server_round, in_reply_order(replies))

@@ -6,6 +6,11 @@ compressed) -> secure aggregation, or UpdateValidator -> WeightCap ->
 NormBounding (aureon.strategies.aggregation) -> Flower's strategy. Every
 wrapper reports to the run's one RoundLog and reads the weights sent each
 round from its one shared copy.
+
+Client-level DP (``privacy.client_level()``) adds, inside the transport,
+ClientLevelDP (the run's budget) outside the aggregation wrappers, and
+Flower's DP wrapper over UniformMean over Flower's strategy inside them
+(aureon/privacy/client_level_strategy.py).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from dataclasses import dataclass
 
 from flwr.serverapp.strategy import FedAvg, Strategy
 
-from aureon.config import AureonConfig, DeploymentConfig
+from aureon.config import AureonConfig, ClientLevelConfig, DeploymentConfig, sampled_clients
+from aureon.exceptions import ConfigError
 from aureon.strategies.aggregation import wrap_aggregation
 from aureon.strategies.build import build_strategy
 from aureon.strategies.compressed_transport import with_compression
@@ -35,6 +41,9 @@ def build_server_strategy(config: AureonConfig, *, round_log: RoundLog) -> Serve
     """Flower's strategy for ``config.strategy`` inside every wrapper ``config`` asks for."""
     inner = build_strategy(config.strategy, num_clients=config.num_clients)
     available, min_train = _apply_node_limits(inner, config.deployment, num_clients=config.num_clients)
+    client_level = config.privacy.client_level()
+    if client_level is not None:
+        return _with_client_level_dp(inner, config, client_level, round_log=round_log, nodes=(available, min_train))
     aggregating = wrap_aggregation(
         inner,
         validation=config.validation,
@@ -63,3 +72,51 @@ def _apply_node_limits(strategy: Strategy, deployment: DeploymentConfig, *, num_
     if deployment.min_train_nodes is not None:
         strategy.min_train_nodes = deployment.min_train_nodes
     return available, int(strategy.min_train_nodes)
+
+
+def _with_client_level_dp(
+    inner: Strategy,
+    config: AureonConfig,
+    client_level: ClientLevelConfig,
+    *,
+    round_log: RoundLog,
+    nodes: tuple[int, int],
+) -> ServerStrategy:
+    """The stack for DP-FedAvg: the noise is calibrated here, once, for the whole run."""
+    from aureon.privacy.client_level import plan_client_level
+    from aureon.privacy.client_level_strategy import ClientLevelDP, UniformMean, flower_dp_wrapper
+
+    if not isinstance(inner, FedAvg) or type(inner).aggregate_train is not FedAvg.aggregate_train:
+        raise ConfigError(
+            f"strategy must average the updates as FedAvg does with privacy=client_level, got strategy="
+            f"{config.strategy.name} ({type(inner).__name__}): DP-FedAvg's noise is calibrated for a plain mean"
+        )
+    plan = plan_client_level(
+        client_level,
+        num_clients=config.num_clients,
+        num_sampled=sampled_clients(config),
+        num_rounds=config.num_rounds,
+    )
+    dp = flower_dp_wrapper(
+        UniformMean(inner, num_sampled=plan.num_sampled, weighted_by_key=inner.weighted_by_key),
+        config=client_level,
+        plan=plan,
+    )
+    aggregating = wrap_aggregation(
+        dp,
+        validation=config.validation,
+        norm_bound=config.norm_bound,
+        secure_aggregation=config.secure_aggregation,
+        aggregation=config.aggregation,
+        round_log=round_log,
+        timeout=config.deployment.round_timeout,
+        num_rounds=config.num_rounds,
+        require_epsilon=(dp_sgd := config.privacy.dp_sgd()) is not None and dp_sgd.require_client_dp,
+    )
+    guarded = ClientLevelDP(aggregating, dp=dp, config=client_level, plan=plan, round_log=round_log)
+    transported = with_compression(guarded, config.compression, seed=config.seed, round_log=round_log)
+    return ServerStrategy(
+        strategy=RoundRecorder(transported, round_log=round_log),
+        min_available_nodes=nodes[0],
+        min_train_nodes=nodes[1],
+    )

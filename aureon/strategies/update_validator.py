@@ -27,6 +27,7 @@ from flwr.common.logger import log
 from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
+from aureon.strategies.reply_records import array_record_names, first_metrics, metric_items
 from aureon.strategies.wrapper import ReplyCheckingWrapper
 from aureon.tracking.round_log import RoundLog
 
@@ -66,8 +67,8 @@ class UpdateValidator(ReplyCheckingWrapper):
     def check_reply(self, reply: Message, reference: dict[str, np.ndarray]) -> str | None:
         """Why ``reply`` cannot be aggregated, or None if it can."""
         content = reply.content
-        if list(content.array_records.keys()) != [keys.ARRAYS]:
-            found = list(content.array_records.keys())
+        found = array_record_names(content)
+        if found != [keys.ARRAYS]:
             return f"expected exactly one ArrayRecord {keys.ARRAYS!r}, got {found}"
         weight_problem = _weight_problem(content)
         if weight_problem is not None:
@@ -95,7 +96,8 @@ class UpdateValidator(ReplyCheckingWrapper):
                 return f"tensor {name!r}'s bytes do not match its declared shape"
             if np.issubdtype(value.dtype, np.inexact) and not np.all(np.isfinite(value)):
                 return f"tensor {name!r} contains NaN or Inf"
-            squared += float(np.sum(np.square(value.astype(np.float64) - expected.astype(np.float64))))
+            if self.max_update_norm is not None:
+                squared += float(np.sum(np.square(value.astype(np.float64) - expected.astype(np.float64))))
         norm = math.sqrt(squared)
         if self.max_update_norm is not None and norm > self.max_update_norm:
             return f"update norm {norm:.4g} exceeds validation.max_update_norm={self.max_update_norm}"
@@ -137,9 +139,10 @@ class UpdateValidator(ReplyCheckingWrapper):
 
 def _weight_problem(content: RecordDict) -> str | None:
     """Why ``content`` has no usable aggregation weight: one MetricRecord with ``num-examples`` > 0."""
-    if len(content.metric_records) != 1:
-        return f"expected exactly one MetricRecord, got {len(content.metric_records)}"
-    weight = next(iter(content.metric_records.values())).get(keys.NUM_EXAMPLES)
+    records = metric_items(content)
+    if len(records) != 1:
+        return f"expected exactly one MetricRecord, got {len(records)}"
+    weight = records[0][1].get(keys.NUM_EXAMPLES)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and weight > 0):
         return f"metric {keys.NUM_EXAMPLES!r} must be a finite number > 0, got {weight!r}"
     return None
@@ -147,7 +150,8 @@ def _weight_problem(content: RecordDict) -> str | None:
 
 def _reports_epsilon(content: RecordDict) -> bool:
     """Whether ``content``'s one MetricRecord holds a finite ``epsilon`` >= 0."""
-    epsilon = next(iter(content.metric_records.values())).get(keys.EPSILON)
+    metrics = first_metrics(content)
+    epsilon = None if metrics is None else metrics.get(keys.EPSILON)
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)):
         return False
     return math.isfinite(epsilon) and epsilon >= 0
@@ -184,8 +188,8 @@ def with_shared_metrics(server_round: int, replies: list[Message]) -> list[Messa
     Error replies pass as they are. Each reply keeps its metadata (its source
     node); a reply that already fits is passed on unchanged.
     """
-    contents = [r for r in replies if not r.has_error()]
-    records = [next(iter(r.content.metric_records.values())) for r in contents]
+    first = {id(r): metric_items(r.content)[0] for r in replies if not r.has_error()}
+    records = [record for _, record in first.values()]
     shared = shared_metric_names(records)
     left_out = sorted(set().union(*(record.keys() for record in records)) - shared)
     if left_out:
@@ -200,11 +204,11 @@ def with_shared_metrics(server_round: int, replies: list[Message]) -> list[Messa
         if reply.has_error():
             out.append(reply)
             continue
-        (name, record), *_ = reply.content.metric_records.items()
+        name, record = first[id(reply)]
         if name == keys.METRICS and set(record.keys()) == shared:
             out.append(reply)
             continue
-        content = RecordDict({k: v for k, v in reply.content.items() if k not in reply.content.metric_records})
+        content = RecordDict({k: v for k, v in reply.content.items() if not isinstance(v, MetricRecord)})
         content[keys.METRICS] = MetricRecord({k: v for k, v in record.items() if k in shared})
         out.append(Message(content=content, metadata=reply.metadata))  # type: ignore[call-overload]
     return out

@@ -19,6 +19,7 @@ from flwr.common.logger import log
 from flwr.serverapp.strategy import Strategy
 
 from aureon import keys
+from aureon.strategies.reply_records import metric_items
 from aureon.strategies.wrapper import StrategyWrapper
 from aureon.tracking.round_log import RoundLog
 
@@ -65,7 +66,7 @@ class WeightCap(StrategyWrapper):
         )
         self.round_log.cap(server_round, node_id=node_id, declared=float(declared), used=float(used))
         copy = RecordDict(dict(content.items()))
-        for name, record in content.metric_records.items():
+        for name, record in metric_items(content):
             if keys.NUM_EXAMPLES in record:
                 metrics = MetricRecord(dict(record.items()))
                 metrics[keys.NUM_EXAMPLES] = used
@@ -75,7 +76,7 @@ class WeightCap(StrategyWrapper):
 
 def _declared_weight(content: RecordDict) -> float | None:
     """The first numeric ``num-examples`` among the reply's MetricRecords (UpdateValidator checked it)."""
-    for record in content.metric_records.values():
+    for _, record in metric_items(content):
         value = record.get(keys.NUM_EXAMPLES)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value

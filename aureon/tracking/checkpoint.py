@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 from flwr.app import Array, ArrayRecord
 
+from aureon.config.run import CHECKPOINT_FILE
 from aureon.exceptions import AureonError, describe
 from aureon.files import atomic_write_bytes
 from aureon.tracking.records import CappedWeight, ClientRound, Failure, Rejection, RoundRecord
 
-CHECKPOINT_FILE = "checkpoint.npz"
 FORMAT_VERSION = 1
 _META = "__meta__"
 _SEP = "::"

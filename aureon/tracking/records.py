@@ -65,6 +65,8 @@ class RoundRecord:
     # seconds per phase (aureon.tracking.phases); the round a resume starts after lacks its
     # "checkpoint", which the checkpoint holding the round cannot know; older checkpoints have none
     phases: dict[str, float] = field(default_factory=dict)
+    # client-level DP (privacy=client_level): this round's release and the epsilon spent so far
+    client_level: dict[str, Any] | None = None
 
     @property
     def epsilon_max(self) -> float | None:
@@ -119,6 +121,14 @@ def privacy_statement(configured: dict[str, Any], rounds: list[RoundRecord]) -> 
     """
     if configured.get("kind", "none") == "none":
         return configured
+    if "client_level" in configured:  # the client-level guarantee needs nothing from the clients
+        sample_level = configured.get("sample_level")
+        spent = next((r.client_level["epsilon"] for r in reversed(rounds) if r.client_level is not None), 0.0)
+        return {
+            **configured,
+            "client_level": {**configured["client_level"], "epsilon_spent": spent},
+            "sample_level": None if sample_level is None else privacy_statement(sample_level, rounds),
+        }
     without: dict[int, dict[str, Any]] = {}
     for record in rounds:
         for client in aggregated_clients(record):

@@ -28,7 +28,7 @@ from aureon.tracking.phases import CHECKPOINT, COUNT_BYTES, PHASES, SERIALIZE, P
 from aureon.tracking.records import CappedWeight, ClientRound, Failure, Rejection, RoundRecord
 from aureon.tracking.run_tracker import RunTracker
 from aureon.tracking.sent_weights import SentWeights
-from aureon.tracking.wire import message_wire_bytes
+from aureon.tracking.wire import message_wire_bytes, messages_wire_bytes
 
 
 @dataclass
@@ -43,6 +43,7 @@ class OpenRound:
     rejected: list[Rejection] = field(default_factory=list)
     capped: list[CappedWeight] = field(default_factory=list)
     error: str | None = None
+    client_level: dict[str, Any] | None = None
     bytes_down: dict[int, int] = field(default_factory=dict)
     traffic: list[tuple[int, Message, bool]] = field(default_factory=list)  # (node, message, upstream)
     record: RoundRecord | None = None
@@ -112,7 +113,8 @@ class RoundLog:
             rejected=state.rejected,
             capped=state.capped,
             aggregation_error=state.error,
-            phases=state.clock.seconds,  # the same dict: the checkpoint's seconds join it when saved
+            phases=state.clock.seconds,
+            client_level=state.client_level,  # the same dict: the checkpoint's seconds join it when saved
         )
         return state.record
 
@@ -143,7 +145,10 @@ class RoundLog:
     def sent_train(self, server_round: int, messages: Iterable[Message]) -> None:
         """The train messages as they leave the server: each node's download bytes."""
         state = self.events(server_round)
-        state.bytes_down = {m.metadata.dst_node_id: self.wire_bytes(server_round, m) for m in messages}
+        messages = list(messages)
+        with self.phase(server_round, COUNT_BYTES):  # the shared global model is serialized once for all
+            sizes = messages_wire_bytes(messages)
+        state.bytes_down = {m.metadata.dst_node_id: size for m, size in zip(messages, sizes, strict=True)}
 
     def replied(
         self,
@@ -200,6 +205,16 @@ class RoundLog:
         state = self.events(server_round)
         state.error = state.error or reason
 
+    def client_level(self, server_round: int, entry: dict[str, Any]) -> None:
+        """The round's client-level DP release (epsilon spent so far, noise, clipping norm)."""
+        self.events(server_round).client_level = dict(entry)
+
+    def stop(self, server_round: int, reason: str) -> None:
+        """The run ends before ``server_round`` (its budget would be passed): the round is dropped unrecorded."""
+        self._open.pop(server_round, None)
+        if self.tracker is not None:
+            self.tracker.stop(reason)
+
     # -------------------------------------------------------------- checkpoints
     def to_checkpoint(
         self,
@@ -245,7 +260,8 @@ class RoundLog:
 def _traffic_bytes(traffic: list[tuple[int, Message, bool]]) -> dict[int, tuple[int, int]]:
     """Protocol bytes per node: (upstream, downstream)."""
     totals: dict[int, list[int]] = {}
-    for node_id, message, upstream in traffic:
+    sizes = messages_wire_bytes(message for _, message, _ in traffic)
+    for (node_id, _, upstream), size in zip(traffic, sizes, strict=True):
         pair = totals.setdefault(node_id, [0, 0])
-        pair[0 if upstream else 1] += message_wire_bytes(message)
+        pair[0 if upstream else 1] += size
     return {node: (up, down) for node, (up, down) in totals.items()}

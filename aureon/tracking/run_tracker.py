@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from aureon.files import atomic_write_bytes, atomic_write_text
+from aureon.tracking.listeners import RunListener, notify
 from aureon.tracking.plot import plot_rounds
 from aureon.tracking.records import RoundRecord, privacy_statement
 
@@ -72,6 +74,8 @@ class RunTracker:
         self.started = time.monotonic()
         self.console = console or Console(highlight=False)
         self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+        self.listeners: list[RunListener] = []  # the dashboard, MLflow: told of every round
+        self.stop_reason: str | None = None  # why the run ended before its last round
 
     @property
     def elapsed_seconds(self) -> float:
@@ -86,6 +90,13 @@ class RunTracker:
         self.initial = initial
         self.started = time.monotonic() - elapsed_seconds
         self.console.print(f"[bold]{escape(note)}[/]")
+        notify(self.listeners, "restore", self.console, records=self.rounds, initial=initial)
+
+    @property
+    def score_label(self) -> str:
+        """The test score's name on the terminal: acc, or R^2 for a regression run (summary's test_metric)."""
+        metric = self.summary.get("test_metric", "accuracy")
+        return "acc" if metric == "accuracy" else "R^2" if metric == "r2" else str(metric)
 
     # ------------------------------------------------------------------ rounds
     def log_initial(self, accuracy: float, loss: float) -> None:
@@ -93,10 +104,12 @@ class RunTracker:
         self.writer.add_scalar("test/accuracy", accuracy, 0)
         self.writer.add_scalar("test/loss", loss, 0)
         self.console.print(
-            f"[bold]round {0:>3}/{self.num_rounds}[/]  acc {accuracy:.4f}  loss {loss:.4f}  (initial model)",
+            f"[bold]round {0:>3}/{self.num_rounds}[/]  {self.score_label} {accuracy:.4f}  loss {loss:.4f}"
+            "  (initial model)",
             soft_wrap=True,
         )
         self._write_results()
+        notify(self.listeners, "initial", self.console, accuracy=accuracy, loss=loss)
 
     def log_round(self, record: RoundRecord) -> None:
         self.rounds.append(record)
@@ -114,19 +127,28 @@ class RunTracker:
             self.writer.add_scalar(f"phase/{phase}", seconds, step)
         self.writer.flush()
         eps = f"{record.epsilon_max:.3f}" if record.epsilon_max is not None else "  -  "
+        if record.client_level is not None:
+            eps += f"  client-eps {record.client_level['epsilon']:.3f}"
+            self.writer.add_scalar("privacy/client_level_epsilon", record.client_level["epsilon"], step)
         failed = f"  [red]{len(record.failures)} failed[/]" if record.failures else ""
         if record.rejected:
             failed += f"  [yellow]{len(record.rejected)} rejected[/]"
         if record.aggregation_error:
             failed += "  [red]not aggregated: model kept[/]"
         self.console.print(
-            f"[bold]round {step:>3}/{self.num_rounds}[/]  acc {record.test_accuracy:.4f}"
+            f"[bold]round {step:>3}/{self.num_rounds}[/]  {self.score_label} {record.test_accuracy:.4f}"
             f"  loss {record.test_loss:.4f}  eps {eps}"
             f"  up {record.bytes_up / 1e6:7.3f} MB  down {record.bytes_down / 1e6:7.3f} MB"
             f"  {record.seconds:6.1f} s  clients {len(record.clients)}{failed}",
             soft_wrap=True,
         )
         self._write_results()
+        notify(self.listeners, "round", self.console, record=record)
+
+    def stop(self, reason: str) -> None:
+        """The run ends before its last round; results.json will say ``finished: false`` with ``reason``."""
+        self.stop_reason = reason
+        self.console.print(f"[bold red]stopped:[/] {escape(reason)}", soft_wrap=True)
 
     # ------------------------------------------------------------------ finish
     def finish(self, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -138,13 +160,15 @@ class RunTracker:
         buffer = io.BytesIO()
         torch.save(state_dict, buffer)
         atomic_write_bytes(self.run_dir / "model.pt", buffer.getvalue())
-        reason = self.unfinished_reason()
-        if reason is not None:
+        self.summary["model_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+        reason = self.stop_reason or self.unfinished_reason()
+        if reason is not None and self.stop_reason is None:
             self.console.print(f"[bold red]run not finished:[/] {escape(reason)}", soft_wrap=True)
         results = self._write_results(finished=reason is None, reason=reason)
         if self.rounds:
             plot_rounds(self.rounds, self.run_dir / "progress.png", initial=self.initial)
         self.writer.close()
+        notify(self.listeners, "finish", self.console, results=results, run_dir=self.run_dir)
         return results
 
     def unfinished_reason(self) -> str | None:

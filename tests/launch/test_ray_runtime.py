@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 
 from aureon.config import AureonConfig
-from aureon.launch.ray_runtime import local_cpus, ray_init_args
+from aureon.launch.ray_runtime import local_cpus, ray_init_args, set_local_ray_env
 from aureon.launch.run_config import compose_config
 
 
@@ -38,3 +39,29 @@ def test_verbose_decides_what_ray_prints(config: AureonConfig) -> None:
     assert ray_init_args(config)["log_to_driver"] is False
     config.verbose = True
     assert ray_init_args(config)["log_to_driver"] is True
+
+
+def test_local_ray_processes_start_with_few_malloc_arenas_unless_the_user_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    set_local_ray_env()
+    assert os.environ["MALLOC_ARENA_MAX"] == "2"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    set_local_ray_env()
+    assert os.environ["MALLOC_ARENA_MAX"] == "8"
+
+
+def test_a_local_ray_starts_without_its_autoscaler_and_log_monitors() -> None:
+    """Their two Python processes cost ~95 MB; a fixed local Ray with logs off needs neither."""
+    from ray._private import parameter
+
+    from aureon.launch.ray_runtime import _without_monitors
+
+    original = parameter.RayParams
+    with _without_monitors():
+        params = parameter.RayParams(num_cpus=1)
+        assert params.no_monitor is True and params.include_log_monitor is False
+    assert parameter.RayParams is original
+    default = parameter.RayParams(num_cpus=1)
+    assert default.no_monitor is False and default.include_log_monitor is None

@@ -121,3 +121,16 @@ def test_simulation_debug_shows_the_traceback(corrupted_run: Path, tmp_path: Pat
     assert result.returncode == 2, result.stderr
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.rstrip().splitlines()[-1].startswith("error: checkpoint ")
+
+
+def test_simulation_resume_from_a_folder_without_checkpoint_stops_before_imports(tmp_path: Path) -> None:
+    """A mistyped resume path is named before torch, Flower or Ray load (about a second)."""
+    empty = tmp_path / "not-a-run"
+    empty.mkdir()
+    result = _resume(empty, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        "error: resume must be the directory of a run that completed at least one round "
+        f"(one holding checkpoint.npz), got '{empty}' (set in conf/ or on the command line)"
+    )
+    assert not (tmp_path / "hydra").exists()

@@ -1,0 +1,67 @@
+"""Candidate features made from numeric columns, and the mutual-information score of each.
+
+A candidate is (operation, column a, column b); it is computed from the
+imputed raw values, so every client makes exactly the same column. Each
+client scores candidates on its own rows; the server averages the scores
+(weighted by rows) and keeps the best.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+
+UNARY = ("log", "square")
+BINARY = ("product", "ratio", "difference")
+RATIO_FLOOR = 1e-6  # a / b is computed as a * b / (b^2 + floor): finite where b is 0
+
+Candidate = tuple[str, int, int]  # (operation, column a, column b); b = -1 for a unary operation
+
+
+def candidates(columns: Sequence[int]) -> list[Candidate]:
+    """Unary operations of each column, then binary operations of each pair (ratio both ways)."""
+    out: list[Candidate] = [(op, a, -1) for a in columns for op in UNARY]
+    for a, b in combinations(columns, 2):
+        out += [("product", a, b), ("difference", a, b), ("ratio", a, b), ("ratio", b, a)]
+    return out
+
+
+def compute(values: np.ndarray, specs: Sequence[Candidate]) -> np.ndarray:
+    """(rows, len(specs)) candidate columns of an imputed numeric matrix."""
+    out = np.empty((values.shape[0], len(specs)), dtype=np.float64)
+    for j, (op, a, b) in enumerate(specs):
+        x = values[:, a]
+        if op == "log":
+            out[:, j] = np.sign(x) * np.log1p(np.abs(x))
+        elif op == "square":
+            out[:, j] = x * x
+        elif op == "product":
+            out[:, j] = x * values[:, b]
+        elif op == "difference":
+            out[:, j] = x - values[:, b]
+        elif op == "ratio":
+            y = values[:, b]
+            out[:, j] = x * y / (y * y + RATIO_FLOOR)
+        else:
+            raise ValueError(f"unknown feature operation {op!r}; expected one of {UNARY + BINARY}")
+    return out
+
+
+def name(spec: Candidate, columns: Sequence[str]) -> str:
+    op, a, b = spec
+    return f"{op}({columns[a]})" if b < 0 else f"{op}({columns[a]},{columns[b]})"
+
+
+def mutual_information(
+    values: np.ndarray, target: np.ndarray, *, task: str, seed: int, neighbors: int = 3
+) -> np.ndarray:
+    """scikit-learn's mutual information of each column with the target (0 for too few rows)."""
+    from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
+
+    if len(values) <= neighbors + 1:
+        return np.zeros(values.shape[1])
+    score = mutual_info_classif if task == "classification" else mutual_info_regression
+    result: np.ndarray = score(values, target, n_neighbors=neighbors, random_state=seed)
+    return result
