@@ -44,7 +44,18 @@ def build_server_strategy(config: AureonConfig, *, round_log: RoundLog) -> Serve
     client_level = config.privacy.client_level()
     if client_level is not None:
         return _with_client_level_dp(inner, config, client_level, round_log=round_log, nodes=(available, min_train))
-    aggregating = wrap_aggregation(
+    aggregating = _aggregation_stack(inner, config, round_log=round_log)
+    transported = with_compression(aggregating, config.compression, seed=config.seed, round_log=round_log)
+    return ServerStrategy(
+        strategy=RoundRecorder(transported, round_log=round_log),
+        min_available_nodes=available,
+        min_train_nodes=min_train,
+    )
+
+
+def _aggregation_stack(inner: Strategy, config: AureonConfig, *, round_log: RoundLog) -> Strategy:
+    """Validation or secure aggregation, weight cap and norm bounding around ``inner``, as ``config`` asks."""
+    return wrap_aggregation(
         inner,
         validation=config.validation,
         norm_bound=config.norm_bound,
@@ -54,12 +65,6 @@ def build_server_strategy(config: AureonConfig, *, round_log: RoundLog) -> Serve
         timeout=config.deployment.round_timeout,
         num_rounds=config.num_rounds,
         require_epsilon=(dp := config.privacy.dp_sgd()) is not None and dp.require_client_dp,
-    )
-    transported = with_compression(aggregating, config.compression, seed=config.seed, round_log=round_log)
-    return ServerStrategy(
-        strategy=RoundRecorder(transported, round_log=round_log),
-        min_available_nodes=available,
-        min_train_nodes=min_train,
     )
 
 
@@ -102,17 +107,7 @@ def _with_client_level_dp(
         config=client_level,
         plan=plan,
     )
-    aggregating = wrap_aggregation(
-        dp,
-        validation=config.validation,
-        norm_bound=config.norm_bound,
-        secure_aggregation=config.secure_aggregation,
-        aggregation=config.aggregation,
-        round_log=round_log,
-        timeout=config.deployment.round_timeout,
-        num_rounds=config.num_rounds,
-        require_epsilon=(dp_sgd := config.privacy.dp_sgd()) is not None and dp_sgd.require_client_dp,
-    )
+    aggregating = _aggregation_stack(dp, config, round_log=round_log)
     guarded = ClientLevelDP(aggregating, dp=dp, config=client_level, plan=plan, round_log=round_log)
     transported = with_compression(guarded, config.compression, seed=config.seed, round_log=round_log)
     return ServerStrategy(
