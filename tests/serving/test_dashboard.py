@@ -49,8 +49,8 @@ class Page:
 
 
 STATE = (
-    "JSON.stringify({rounds: document.getElementById('status').dataset.rounds, "
-    "finished: document.getElementById('status').dataset.finished, "
+    "JSON.stringify({rounds: document.getElementById('status').dataset.rounds ?? null, "
+    "finished: document.getElementById('status').dataset.finished ?? null, "
     "rows: document.querySelectorAll('tr.round-row').length, "
     "points: document.querySelectorAll('#chart-accuracy circle.point').length})"
 )
