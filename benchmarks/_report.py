@@ -33,9 +33,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(
-    name: str, data: dict[str, Any], markdown: str, *, redact: dict[str, str] | None = None
-) -> tuple[Path, Path]:
+def write(name: str, data: dict[str, Any], markdown: str, *, redact: dict[str, str] | None = None) -> tuple[Path, Path]:
     """benchmarks/results/<name>.json and .md; ``redact`` maps local paths to placeholders."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     json_path, md_path = RESULTS / f"{name}.json", RESULTS / f"{name}.md"

@@ -28,9 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import DEFAULT_MNIST, REPO
-from benchmarks._report import machine, markdown_table, write
-from benchmarks._served_runs import WORK, served_run
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import DEFAULT_MNIST, REPO  # noqa: E402
+from benchmarks._report import machine, markdown_table, write  # noqa: E402
+from benchmarks._served_runs import WORK, served_run  # noqa: E402
 
 ROWS = 100_000
 TARGET_RATIO = 1.2

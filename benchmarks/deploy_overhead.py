@@ -41,9 +41,23 @@ def deployed(overrides: list[str], *, num_clients: int, timeout: float) -> dict[
         started = time.monotonic()
         server = start_process(
             "server",
-            [sys.executable, "-m", "server", "--certs", str(certs.out), "--port", str(port),
-             "--run-dir", str(run_dir), "--timeout", str(timeout), *overrides],
-            env=quiet_flower_env(root / "driver-home"), cwd=repo, log_path=root / "server.log",
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "--certs",
+                str(certs.out),
+                "--port",
+                str(port),
+                "--run-dir",
+                str(run_dir),
+                "--timeout",
+                str(timeout),
+                *overrides,
+            ],
+            env=quiet_flower_env(root / "driver-home"),
+            cwd=repo,
+            log_path=root / "server.log",
         )
         processes = [server]
         try:
@@ -52,12 +66,21 @@ def deployed(overrides: list[str], *, num_clients: int, timeout: float) -> dict[
                     raise RuntimeError(f"server exited early:\n{server.log_tail()}")
                 time.sleep(0.2)
             for index in range(num_clients):
-                processes.append(start_supernode(SuperNodeSpec(
-                    superlink=f"127.0.0.1:{port}", partition_id=index, num_partitions=num_clients,
-                    flwr_home=root / f"node-{index}", state_dir=root / f"state-{index}",
-                    clientappio_port=free_port(), root_certificates=certs.ca_cert,
-                    private_key=certs.node(index).private_key,
-                ), cwd=root))
+                processes.append(
+                    start_supernode(
+                        SuperNodeSpec(
+                            superlink=f"127.0.0.1:{port}",
+                            partition_id=index,
+                            num_partitions=num_clients,
+                            flwr_home=root / f"node-{index}",
+                            state_dir=root / f"state-{index}",
+                            clientappio_port=free_port(),
+                            root_certificates=certs.ca_cert,
+                            private_key=certs.node(index).private_key,
+                        ),
+                        cwd=root,
+                    )
+                )
             server.popen.wait(timeout=timeout)
             if server.popen.returncode != 0:
                 raise RuntimeError(f"deployment failed:\n{server.log_tail()}")
@@ -80,7 +103,10 @@ def main() -> None:
     data = mnist_overrides(args.mnist_path) if args.mnist_path.is_dir() else ["dataset=mnist_subset"]
     overrides = [*data, f"num_clients={args.clients}", f"num_rounds={args.rounds}", "privacy=dp_sgd", *args.extra]
 
-    runs = {"simulation": run_aureon(overrides), "deployment": deployed(overrides, num_clients=args.clients, timeout=args.timeout)}
+    runs = {
+        "simulation": run_aureon(overrides),
+        "deployment": deployed(overrides, num_clients=args.clients, timeout=args.timeout),
+    }
     figures = {}
     for mode, results in runs.items():
         seconds = [r["seconds"] for r in results["rounds"]]
@@ -95,8 +121,14 @@ def main() -> None:
     ratio = figures["deployment"]["seconds_per_round"] / figures["simulation"]["seconds_per_round"]
     data_out = {"overrides": overrides, "figures": figures, "deploy_over_sim_per_round": ratio, "machine": machine()}
     rows = [
-        [mode, f"{f['seconds_per_round']:.2f}", f"{f['startup_seconds']:.1f}", f"{f['wall_seconds']:.1f}",
-         f"{f['final_accuracy']:.4f}", f"{f['epsilon']:.3f}"]
+        [
+            mode,
+            f"{f['seconds_per_round']:.2f}",
+            f"{f['startup_seconds']:.1f}",
+            f"{f['wall_seconds']:.1f}",
+            f"{f['final_accuracy']:.4f}",
+            f"{f['epsilon']:.3f}",
+        ]
         for mode, f in figures.items()
     ]
     markdown = (

@@ -44,7 +44,11 @@ NO_DP_LR = 0.1
 # The same DP budget spent on the small tanh CNN over raw pixels, with the recipe tuned
 # for it (3 local epochs of Poisson batches of 1,024, sample rate 1/12).
 CNN_ON_PIXELS = [
-    "features=none", "model=cnn", "train.local_epochs=3", "train.batch_size=1024", "train.lr=4.0",
+    "features=none",
+    "model=cnn",
+    "train.local_epochs=3",
+    "train.batch_size=1024",
+    "train.lr=4.0",
 ]
 SEED_RUNS = {FEDERATED_DP: 0, "federated DP-SGD, seed 1": 1, "federated DP-SGD, seed 2": 2}
 VARIANTS: dict[str, list[str]] = {
@@ -136,8 +140,7 @@ def rounds_table(runs: dict[str, dict[str, Any]]) -> str:
                 row += ["-"] * 4
                 continue
             traffic = f"{r['bytes_up'] / 1e6:.2f}/{r['bytes_down'] / 1e6:.2f}"
-            row += [fmt(r["test_accuracy"]), fmt(r["epsilon"], ".3f"), traffic,
-                    fmt(r["seconds"], ".1f")]
+            row += [fmt(r["test_accuracy"]), fmt(r["epsilon"], ".3f"), traffic, fmt(r["seconds"], ".1f")]
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -168,9 +171,7 @@ def spread_line(spread: dict[str, Any] | None) -> str:
     )
 
 
-def report(
-    runs: dict[str, dict[str, Any]], verdict: dict[str, Any], base: list[str], rec: dict[str, Any]
-) -> str:
+def report(runs: dict[str, dict[str, Any]], verdict: dict[str, Any], base: list[str], rec: dict[str, Any]) -> str:
     """The Markdown page: what ran, whether the target was met, the two tables."""
     if verdict["met"] is None:
         met = f"not measured (no {FEDERATED_DP} run)"
@@ -205,8 +206,13 @@ def recipe(base: list[str]) -> dict[str, Any]:
     # partition sizes only: labels, which the features transform leaves alone
     dataset = load_dataset(config.dataset, config.seed)
     idx = client_indices(dataset.y_train, config.partition, 0, config.num_clients, config.seed)
-    plan = plan_dp(config.privacy, num_examples=len(idx), batch_size=config.train.batch_size,
-                   local_epochs=config.train.local_epochs, num_rounds=config.num_rounds)
+    plan = plan_dp(
+        config.privacy,
+        num_examples=len(idx),
+        batch_size=config.train.batch_size,
+        local_epochs=config.train.local_epochs,
+        num_rounds=config.num_rounds,
+    )
     return {
         "num_clients": config.num_clients,
         "num_rounds": config.num_rounds,
@@ -225,7 +231,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_mnist_argument(parser)
     parser.add_argument(
-        "--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
         help="which runs to make (default: all)",
     )
     parser.add_argument("--override", nargs="*", default=[], help="extra Hydra overrides")
@@ -235,8 +244,14 @@ def main() -> None:
     runs = run_variants(base, args.variants)
     verdict = target_verdict(runs[FEDERATED_DP]) if FEDERATED_DP in runs else {"met": None}
     shown = [PRESET, "dataset.path=<mnist>", *args.override]
-    data = {"config": shown, "recipe": rec, "machine": machine(), "target": verdict,
-            "seed_spread": seed_spread(runs), "runs": runs}
+    data = {
+        "config": shown,
+        "recipe": rec,
+        "machine": machine(),
+        "target": verdict,
+        "seed_spread": seed_spread(runs),
+        "runs": runs,
+    }
     for run in data["runs"].values():
         run["overrides"] = [o for o in run["overrides"] if not o.startswith("dataset.path=")]
     json_path, md_path = write(NAME, data, report(runs, verdict, shown, rec))

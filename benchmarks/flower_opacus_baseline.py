@@ -79,8 +79,7 @@ def recipe_from(config: Any) -> PlainRecipe:
     plans = [
         plan_dp(
             config.privacy,
-            num_examples=len(client_indices(dataset.y_train, config.partition, pid,
-                                            config.num_clients, config.seed)),
+            num_examples=len(client_indices(dataset.y_train, config.partition, pid, config.num_clients, config.seed)),
             batch_size=config.train.batch_size,
             local_epochs=config.train.local_epochs,
             num_rounds=config.num_rounds,
@@ -145,18 +144,22 @@ def make_plain_client_app(config: Any, recipe: PlainRecipe) -> ClientApp:
     def train(msg: Message, context: Context) -> Message:
         pid = int(context.node_config["partition-id"])
         dataset = prepare_dataset(config.dataset, config.seed, config.features)
-        idx = client_indices(dataset.y_train, config.partition, pid, recipe.num_clients,
-                             config.seed)
-        model = build_model(config.model, input_shape=dataset.input_shape,
-                            num_classes=dataset.num_classes, seed=config.seed)
+        idx = client_indices(dataset.y_train, config.partition, pid, recipe.num_clients, config.seed)
+        model = build_model(
+            config.model, input_shape=dataset.input_shape, num_classes=dataset.num_classes, seed=config.seed
+        )
         model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
         server_round = int(msg.content["config"]["server-round"])
         lr = recipe.lr * recipe.lr_decay ** (server_round - 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             epsilon = plain_local_training(
-                model, dataset.x_train[idx], dataset.y_train[idx], recipe,
-                recipe.noise_multipliers[pid], lr,
+                model,
+                dataset.x_train[idx],
+                dataset.y_train[idx],
+                recipe,
+                recipe.noise_multipliers[pid],
+                lr,
             )
         metrics = MetricRecord({"num-examples": len(idx), "epsilon": epsilon})
         content = RecordDict({"arrays": ArrayRecord(model.state_dict()), "metrics": metrics})
@@ -176,8 +179,9 @@ def make_plain_server_app(config: Any, recipe: PlainRecipe, sink: dict[str, Any]
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         dataset = prepare_dataset(config.dataset, config.seed, config.features)
-        model = build_model(config.model, input_shape=dataset.input_shape,
-                            num_classes=dataset.num_classes, seed=config.seed)
+        model = build_model(
+            config.model, input_shape=dataset.input_shape, num_classes=dataset.num_classes, seed=config.seed
+        )
         ticks = [time.monotonic()]
 
         def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
@@ -189,13 +193,14 @@ def make_plain_server_app(config: Any, recipe: PlainRecipe, sink: dict[str, Any]
             ticks.append(now)
             return MetricRecord({"accuracy": result.accuracy})
 
-        strategy = FedAvg(fraction_train=1.0, fraction_evaluate=0.0,
-                          min_available_nodes=recipe.num_clients)
-        result = strategy.start(grid=grid, initial_arrays=ArrayRecord(model.state_dict()),
-                                num_rounds=recipe.num_rounds, evaluate_fn=evaluate)
-        sink["epsilon"] = {
-            rnd: float(m["epsilon"]) for rnd, m in result.train_metrics_clientapp.items()
-        }
+        strategy = FedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_available_nodes=recipe.num_clients)
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord(model.state_dict()),
+            num_rounds=recipe.num_rounds,
+            evaluate_fn=evaluate,
+        )
+        sink["epsilon"] = {rnd: float(m["epsilon"]) for rnd, m in result.train_metrics_clientapp.items()}
 
     return app
 
@@ -228,29 +233,27 @@ def composed_epsilon(recipe: PlainRecipe, pid: int, rounds: int) -> float:
     """What a client of the plain app has really spent after ``rounds`` rounds (RDP, composed)."""
     accountant = RDPAccountant()
     steps = recipe.local_epochs * math.ceil(1.0 / recipe.sample_rates[pid])
-    accountant.history.append((recipe.noise_multipliers[pid], recipe.sample_rates[pid],
-                               steps * rounds))
+    accountant.history.append((recipe.noise_multipliers[pid], recipe.sample_rates[pid], steps * rounds))
     return float(accountant.get_epsilon(delta=recipe.delta))
 
 
-def round_rows(aureon: dict[str, Any], plain: dict[str, Any], recipe: PlainRecipe
-               ) -> list[dict[str, Any]]:
+def round_rows(aureon: dict[str, Any], plain: dict[str, Any], recipe: PlainRecipe) -> list[dict[str, Any]]:
     """Per round, both apps side by side."""
     rows = []
     for r in round_figures(aureon):
         n = r["round"]
-        rows.append({
-            "round": n,
-            "aureon_accuracy": r["test_accuracy"],
-            "aureon_epsilon": r["epsilon"],
-            "aureon_seconds": r["seconds"],
-            "plain_accuracy": plain["accuracy"][n],
-            "plain_reported_epsilon": plain["epsilon"][n],
-            "plain_true_epsilon": max(
-                composed_epsilon(recipe, pid, n) for pid in range(recipe.num_clients)
-            ),
-            "plain_seconds": plain["seconds"][n],
-        })
+        rows.append(
+            {
+                "round": n,
+                "aureon_accuracy": r["test_accuracy"],
+                "aureon_epsilon": r["epsilon"],
+                "aureon_seconds": r["seconds"],
+                "plain_accuracy": plain["accuracy"][n],
+                "plain_reported_epsilon": plain["epsilon"][n],
+                "plain_true_epsilon": max(composed_epsilon(recipe, pid, n) for pid in range(recipe.num_clients)),
+                "plain_seconds": plain["seconds"][n],
+            }
+        )
     return rows
 
 
@@ -259,23 +262,44 @@ def report(rows: list[dict[str, Any]], summary: dict[str, Any], shown: list[str]
     head = markdown_table(
         ["", "AUREON", "plain Flower + Opacus"],
         [
-            ["final test accuracy", fmt(summary["aureon_accuracy"]),
-             fmt(summary["plain_accuracy"])],
-            ["epsilon reported after the last round", fmt(summary["aureon_epsilon"], ".3f"),
-             fmt(summary["plain_reported_epsilon"], ".3f")],
-            ["epsilon actually spent (RDP, rounds composed)",
-             fmt(summary["aureon_epsilon"], ".3f"), fmt(summary["plain_true_epsilon"], ".3f")],
-            ["wall seconds", fmt(summary["aureon_wall_seconds"], ".0f"),
-             fmt(summary["plain_wall_seconds"], ".0f")],
+            ["final test accuracy", fmt(summary["aureon_accuracy"]), fmt(summary["plain_accuracy"])],
+            [
+                "epsilon reported after the last round",
+                fmt(summary["aureon_epsilon"], ".3f"),
+                fmt(summary["plain_reported_epsilon"], ".3f"),
+            ],
+            [
+                "epsilon actually spent (RDP, rounds composed)",
+                fmt(summary["aureon_epsilon"], ".3f"),
+                fmt(summary["plain_true_epsilon"], ".3f"),
+            ],
+            ["wall seconds", fmt(summary["aureon_wall_seconds"], ".0f"), fmt(summary["plain_wall_seconds"], ".0f")],
         ],
     )
     per_round = markdown_table(
-        ["round", "AUREON acc", "AUREON eps", "AUREON s", "plain acc", "plain eps reported",
-         "plain eps spent", "plain s"],
-        [[r["round"], fmt(r["aureon_accuracy"]), fmt(r["aureon_epsilon"], ".3f"),
-          fmt(r["aureon_seconds"], ".1f"), fmt(r["plain_accuracy"]),
-          fmt(r["plain_reported_epsilon"], ".3f"), fmt(r["plain_true_epsilon"], ".3f"),
-          fmt(r["plain_seconds"], ".1f")] for r in rows],
+        [
+            "round",
+            "AUREON acc",
+            "AUREON eps",
+            "AUREON s",
+            "plain acc",
+            "plain eps reported",
+            "plain eps spent",
+            "plain s",
+        ],
+        [
+            [
+                r["round"],
+                fmt(r["aureon_accuracy"]),
+                fmt(r["aureon_epsilon"], ".3f"),
+                fmt(r["aureon_seconds"], ".1f"),
+                fmt(r["plain_accuracy"]),
+                fmt(r["plain_reported_epsilon"], ".3f"),
+                fmt(r["plain_true_epsilon"], ".3f"),
+                fmt(r["plain_seconds"], ".1f"),
+            ]
+            for r in rows
+        ],
     )
     return (
         "# AUREON vs a plain Flower + Opacus app (fresh PrivacyEngine per round)\n\n"
@@ -287,8 +311,7 @@ def report(rows: list[dict[str, Any]], summary: dict[str, Any], shown: list[str]
         "engine's (Opacus' default PRV accountant) after one round, averaged over clients "
         "as Flower's FedAvg aggregates metrics; 'spent' composes its rounds with the RDP "
         "accountant, as AUREON does.\n\n"
-        f"Wall time AUREON / plain: **{summary['wall_time_ratio']:.2f}x**.\n\n"
-        + head + "\n" + per_round
+        f"Wall time AUREON / plain: **{summary['wall_time_ratio']:.2f}x**.\n\n" + head + "\n" + per_round
     )
 
 
@@ -321,8 +344,7 @@ def main() -> None:
         "wall_time_ratio": aureon["wall_seconds"] / plain["wall_seconds"],
     }
     shown = [PRESET, "dataset.path=<mnist>", *args.override]
-    data = {"config": shown, "machine": machine(), "recipe": recipe.__dict__,
-            "summary": summary, "rounds": rows}
+    data = {"config": shown, "machine": machine(), "recipe": recipe.__dict__, "summary": summary, "rounds": rows}
     json_path, md_path = write(NAME, data, report(rows, summary, shown))
     print(f"wrote {json_path} and {md_path}")
 

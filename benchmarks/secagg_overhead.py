@@ -55,9 +55,7 @@ def _measured(results: dict[str, Any]) -> dict[str, Any]:
     rounds = results["rounds"][1:] or results["rounds"]
     return {
         "seconds": [r["seconds"] for r in rounds],
-        "bytes_per_client": [
-            (r["bytes_up_total"] + r["bytes_down_total"]) / max(len(r["clients"]), 1) for r in rounds
-        ],
+        "bytes_per_client": [(r["bytes_up_total"] + r["bytes_down_total"]) / max(len(r["clients"]), 1) for r in rounds],
         "bytes_up_per_client": [r["bytes_up_total"] / max(len(r["clients"]), 1) for r in rounds],
         "final_accuracy": results["final"]["test_accuracy"],
         "aggregation_errors": [r["aggregation_error"] for r in results["rounds"] if r["aggregation_error"]],
@@ -79,14 +77,10 @@ def _figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, nargs="+", default=[5, 10, 50])
     parser.add_argument("--rounds", type=int, default=5, help="rounds per run; the first is a warm-up")
-    parser.add_argument(
-        "--repeats", type=int, default=1, help="runs per setting, interleaved across settings"
-    )
+    parser.add_argument("--repeats", type=int, default=1, help="runs per setting, interleaved across settings")
     parser.add_argument("--neighbourhood", type=int, default=11, help="SecAgg+ num_shares (odd)")
     parser.add_argument("--name", default=NAME, help="results file name under benchmarks/results/")
     parser.add_argument("override", nargs="*", help="extra Hydra overrides for every run")

@@ -39,9 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import REPO
-from benchmarks._report import machine, markdown_table, write
-from benchmarks._served_runs import WORK, served_run
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import REPO  # noqa: E402
+from benchmarks._report import machine, markdown_table, write  # noqa: E402
+from benchmarks._served_runs import WORK, served_run  # noqa: E402
 
 WRK_TIMEOUT_S = 10
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081

@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import default_mnist_path  # noqa: E402
 from benchmarks._report import machine, markdown_table, write  # noqa: E402
 
-
 SETTINGS: dict[str, list[str]] = {
     "none": ["compression=none"],
     "fp16": ["compression=fp16"],
@@ -79,8 +78,11 @@ def _per_client(results: dict[str, Any]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mnist-path", default=default_mnist_path(),
-                        help="folder with MNIST's IDX files (default: $AUREON_MNIST_PATH, else ../shared/data/mnist)")
+    parser.add_argument(
+        "--mnist-path",
+        default=default_mnist_path(),
+        help="folder with MNIST's IDX files (default: $AUREON_MNIST_PATH, else ../shared/data/mnist)",
+    )
     parser.add_argument("--clients", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
@@ -120,14 +122,19 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(json.dumps({k: v for k, v in rows[name].items() if k != "overrides"}), flush=True)
             data, markdown = _report(rows, args, described, base, rounds)
-            json_path, md_path = write(args.name, data, markdown, redact={args.mnist_path: "$AUREON_MNIST_PATH"})  # after every setting
+            json_path, md_path = write(
+                args.name, data, markdown, redact={args.mnist_path: "$AUREON_MNIST_PATH"}
+            )  # after every setting
     print(markdown)
     print(f"wrote {json_path} and {md_path}")
     return 0
 
 
 def _report(
-    rows: dict[str, dict[str, Any]], args: argparse.Namespace, described: str, base: list[str],
+    rows: dict[str, dict[str, Any]],
+    args: argparse.Namespace,
+    described: str,
+    base: list[str],
     rounds: int,
 ) -> tuple[dict[str, Any], str]:
     """Ratios against the uncompressed run, the JSON document and the Markdown table."""
@@ -142,24 +149,34 @@ def _report(
         if target is not None:
             # The update codec is what the targets are about: judged on client-to-server bytes.
             row["target"] = {"x_fewer_bytes_up": target[0], "max_points_lost": target[1]}
-            row["target_met"] = (
-                row["x_fewer_bytes_up"] >= target[0] and row["points_lost"] <= target[1]
-            )
+            row["target_met"] = row["x_fewer_bytes_up"] >= target[0] and row["points_lost"] <= target[1]
         comp = row["compression"] or {}
-        table.append([
-            name,
-            f"{comp.get('upload', '?')} / {comp.get('download', '?')}",
-            f"{100 * row['final_accuracy']:.2f}",
-            f"{row['points_lost']:+.2f}",
-            f"{row['bytes_up'] / 1e6:.3f}",
-            f"{row['x_fewer_bytes_up']:.2f}x",
-            f"{row['bytes_down'] / 1e6:.3f}",
-            f"{row['x_fewer_bytes_down']:.2f}x",
-            f"{row['x_fewer_bytes_total']:.2f}x",
-            "-" if target is None else ("met" if row["target_met"] else "missed"),
-        ])
-    header = ["setting", "upload / download", "final acc %", "points lost", "MB up/client",
-              "fewer up", "MB down/client", "fewer down", "fewer total", "target"]
+        table.append(
+            [
+                name,
+                f"{comp.get('upload', '?')} / {comp.get('download', '?')}",
+                f"{100 * row['final_accuracy']:.2f}",
+                f"{row['points_lost']:+.2f}",
+                f"{row['bytes_up'] / 1e6:.3f}",
+                f"{row['x_fewer_bytes_up']:.2f}x",
+                f"{row['bytes_down'] / 1e6:.3f}",
+                f"{row['x_fewer_bytes_down']:.2f}x",
+                f"{row['x_fewer_bytes_total']:.2f}x",
+                "-" if target is None else ("met" if row["target_met"] else "missed"),
+            ]
+        )
+    header = [
+        "setting",
+        "upload / download",
+        "final acc %",
+        "points lost",
+        "MB up/client",
+        "fewer up",
+        "MB down/client",
+        "fewer down",
+        "fewer total",
+        "target",
+    ]
     markdown = (
         f"# Update compression: {args.clients}-client DP MNIST, {rounds} rounds\n\n"
         f"Experiment: {described}. Bytes are per client over the whole run, counted on the "
@@ -171,8 +188,14 @@ def _report(
         + "\nTargets are judged on client-to-server bytes (the update): int8 >= 3.9x fewer "
         "with <= 0.3 points lost, top-k with error feedback >= 20x fewer with <= 1 point lost.\n"
     )
-    data = {"experiment": described, "base_overrides": base, "rounds": rounds,
-            "clients": args.clients, "machine": machine(), "settings": rows}
+    data = {
+        "experiment": described,
+        "base_overrides": base,
+        "rounds": rounds,
+        "clients": args.clients,
+        "machine": machine(),
+        "settings": rows,
+    }
     return data, markdown
 
 
