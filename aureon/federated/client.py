@@ -18,8 +18,9 @@ from aureon.config import AureonConfig
 from aureon.data import Dataset, client_indices
 from aureon.data.fingerprint import dataset_fingerprint
 from aureon.data.partition_cache import PartitionCache
-from aureon.exceptions import LedgerError, PrivacyBudgetExhausted, PrivacyRefused
+from aureon.exceptions import DataError, LedgerError, PrivacyBudgetExhausted, PrivacyRefused
 from aureon.features import SPLITS, partition_cache_dir, prepare_dataset, take_rows
+from aureon.features.tabular.own_table import per_client_tables
 from aureon.federated.global_model import ModelMismatch, load_global_model
 from aureon.federated.refusals import BUDGET_EXHAUSTED_CODE as BUDGET_EXHAUSTED_CODE
 from aureon.federated.refusals import PRIVACY_REFUSED_CODE as PRIVACY_REFUSED_CODE
@@ -108,6 +109,29 @@ def prepare_client_partitions(config: AureonConfig) -> None:
     )
 
 
+def own_table_data(config: AureonConfig, context: Context) -> ClientData:
+    """``dataset.per_client``: this client's own file, split and transformed by the pipeline the server sent."""
+    from aureon.features.tabular.own_table import own_dataset, run_pipeline
+
+    dataset = own_dataset(config.dataset, config.seed, run_pipeline(context))
+    return ClientData(
+        x_train=dataset.x_train,
+        y_train=dataset.y_train,
+        x_test=dataset.x_test,
+        y_test=dataset.y_test,
+        input_shape=dataset.input_shape,
+        num_classes=dataset.num_classes,
+        objective=dataset.objective(),
+    )
+
+
+def _data(config: AureonConfig, context: Context, *, test: bool) -> ClientData:
+    if per_client_tables(config.dataset):
+        return own_table_data(config, context)
+    partition_id, num_partitions = _partition(context)
+    return load_client_data(config, partition_id, num_partitions, test=test)
+
+
 def _partition(context: Context) -> tuple[int, int]:
     return (
         int(context.node_config[keys.NODE_PARTITION_ID]),
@@ -146,7 +170,7 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
     training loss. The reply is known by its message's source node; its
     ``aureon-client`` ConfigRecord names the partition only as a label for results.json.
     """
-    partition_id, num_partitions = _partition(context)
+    partition_id, _ = _partition(context)
     floor = PrivacyFloor.from_node_config(context.node_config)
     try:
         request = TrainRequest.from_message(msg)
@@ -155,7 +179,10 @@ def handle_train(msg: Message, context: Context, config: AureonConfig) -> Messag
         return refusal(msg, error)
     server_round = request.server_round
     train_config = request.train_config(config.train)
-    data = load_client_data(config, partition_id, num_partitions, test=False)
+    try:
+        data = _data(config, context, test=False)
+    except DataError as error:  # per-client tables: no pipeline for this run, or a table that does not fit it
+        return refusal(msg, error)
 
     model = build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed)
     try:
@@ -222,7 +249,6 @@ def handle_evaluate(msg: Message, context: Context, config: AureonConfig) -> Mes
     The answer is not differentially private, so a client whose floor requires
     DP does not give it (AUREON's server evaluates on its own test split).
     """
-    partition_id, num_partitions = _partition(context)
     if PrivacyFloor.from_node_config(context.node_config).require_dp:
         return refusal(
             msg,
@@ -231,7 +257,10 @@ def handle_evaluate(msg: Message, context: Context, config: AureonConfig) -> Mes
                 "are computed from its data without noise"
             ),
         )
-    data = load_client_data(config, partition_id, num_partitions)
+    try:
+        data = _data(config, context, test=True)
+    except DataError as error:
+        return refusal(msg, error)
     model = build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=config.seed)
     try:
         load_global_model(msg.content, model, described_as=_described(config))

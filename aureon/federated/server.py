@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flwr.app import ArrayRecord, MetricRecord
 from flwr.serverapp import Grid
@@ -11,6 +12,7 @@ from torch import nn
 
 from aureon.config import AureonConfig, to_yaml
 from aureon.features import prepare_dataset
+from aureon.features.tabular.own_table import per_client_tables
 from aureon.federated.resume import begin_run, checkpoint_round
 from aureon.federated.rounds import RoundEvaluatedFn, round_train_config, run_rounds
 from aureon.models import build_model
@@ -19,6 +21,9 @@ from aureon.privacy.private_training import grad_sample_mode_record
 from aureon.strategies import build_server_strategy
 from aureon.tracking import RoundLog, RunTracker
 from aureon.training import evaluate_model
+
+if TYPE_CHECKING:
+    from aureon.features.tabular.pipeline import FittedPipeline
 
 
 def privacy_guarantee(config: AureonConfig) -> dict[str, Any]:
@@ -63,17 +68,29 @@ def sample_level_guarantee(config: AureonConfig) -> dict[str, Any] | None:
     return guarantee
 
 
-def _feature_statistics(config: AureonConfig) -> dict[str, Any]:
+def _feature_statistics(config: AureonConfig, fitted: FittedPipeline | None = None) -> dict[str, Any]:
     """The feature fit's own guarantee (its statistics' epsilon), beside the training one; {} when none was fitted."""
+    if fitted is not None:
+        from aureon.features.tabular.prepare import guarantee_of
+
+        return {"feature_statistics": guarantee_of(fitted)}
     entry = config.features.statistics_guarantee(config.dataset, config.seed)
     return {} if entry is None else {"feature_statistics": entry}
 
 
-def new_tracker(config: AureonConfig, run_dir: Path, model: nn.Module, *, test_metric: str = "accuracy") -> RunTracker:
+def new_tracker(
+    config: AureonConfig,
+    run_dir: Path,
+    model: nn.Module,
+    *,
+    test_metric: str = "accuracy",
+    fitted: FittedPipeline | None = None,
+) -> RunTracker:
     """The run's tracker; it also warns, before round 1, when the noise is not private.
 
     ``model`` decides which per-sample gradient path DP-SGD takes, which results.json records;
-    ``test_metric`` names the test score (accuracy, or r2 for regression).
+    ``test_metric`` names the test score (accuracy, or r2 for regression); ``fitted``: a feature
+    pipeline fitted over the Message API (per-client tables), whose guarantee results.json states.
     """
     tracker = RunTracker(
         run_dir,
@@ -89,7 +106,7 @@ def new_tracker(config: AureonConfig, run_dir: Path, model: nn.Module, *, test_m
             "privacy": {
                 **privacy_guarantee(config),
                 **grad_sample_mode_record(config.privacy, model),
-                **_feature_statistics(config),
+                **_feature_statistics(config, fitted),
             },
             "secure_aggregation": config.secure_aggregation.name,
             "compression": {
@@ -117,6 +134,8 @@ def run_server(
 
     ``on_round_evaluated``: told each round's test figures; a reason it returns stops the run (HPO pruning).
     """
+    if per_client_tables(config.dataset):  # the server holds no rows: fit over the clients, score on theirs
+        return _run_on_client_tables(grid, config, run_dir, on_round_evaluated=on_round_evaluated)
     dataset = prepare_dataset(config.dataset, config.seed, config.features, splits=("test",))
     model = build_model(
         config.model,
@@ -127,16 +146,65 @@ def run_server(
     objective = dataset.objective()
     tracker = new_tracker(config, run_dir, model, test_metric=objective.metric)
     config.features.save_fitted(config.dataset, config.seed, run_dir)  # a fitted pipeline goes with the model
-    round_log = RoundLog(tracker)
-    server = build_server_strategy(config, round_log=round_log)
 
-    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+    def evaluate(server_round: int, arrays: ArrayRecord) -> tuple[float, float]:
         model.load_state_dict(arrays.to_torch_state_dict())
         result = evaluate_model(
             model, dataset.x_test, dataset.y_test, batch_size=config.train.eval_batch_size, objective=objective
         )
-        round_log.evaluated(server_round, test_accuracy=result.score, test_loss=result.loss)
-        return MetricRecord({result.metric: result.score, "loss": result.loss})
+        return result.score, result.loss
+
+    return _run(
+        grid, config, run_dir, model, tracker, evaluate, metric=objective.metric, on_round_evaluated=on_round_evaluated
+    )
+
+
+def _run_on_client_tables(
+    grid: Grid, config: AureonConfig, run_dir: Path, *, on_round_evaluated: RoundEvaluatedFn | None
+) -> dict[str, Any]:
+    """``dataset.per_client``: the pipeline fitted over the Message API before round 1, the test score the clients'."""
+    from aureon.features.tabular.client_evaluation import evaluate_on_clients
+    from aureon.features.tabular.deployment import prepare_client_tables
+    from aureon.training.objectives import objective_for
+
+    timeout = config.deployment.round_timeout
+    minimum = config.deployment.min_available_nodes or config.num_clients
+    pipeline = prepare_client_tables(grid, config, run_dir, minimum=minimum, timeout=timeout)
+    regression = pipeline.target is not None
+    objective = objective_for("regression" if regression else "classification")
+    num_classes = 1 if regression else len(pipeline.classes or ())
+    width = len(pipeline.output_columns())
+    model = build_model(config.model, input_shape=(width,), num_classes=num_classes, seed=config.seed)
+    tracker = new_tracker(config, run_dir, model, test_metric=objective.metric, fitted=pipeline)
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> tuple[float, float]:
+        scored = evaluate_on_clients(grid, arrays, server_round=server_round, metric=objective.metric, timeout=timeout)
+        return scored.score, scored.loss
+
+    return _run(
+        grid, config, run_dir, model, tracker, evaluate, metric=objective.metric, on_round_evaluated=on_round_evaluated
+    )
+
+
+def _run(
+    grid: Grid,
+    config: AureonConfig,
+    run_dir: Path,
+    model: nn.Module,
+    tracker: RunTracker,
+    score: Callable[[int, ArrayRecord], tuple[float, float]],
+    *,
+    metric: str,
+    on_round_evaluated: RoundEvaluatedFn | None,
+) -> dict[str, Any]:
+    """The round loop over the strategy stack; ``score`` gives a model's (test score, test loss)."""
+    round_log = RoundLog(tracker)
+    server = build_server_strategy(config, round_log=round_log)
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        test_score, test_loss = score(server_round, arrays)
+        round_log.evaluated(server_round, test_accuracy=test_score, test_loss=test_loss)
+        return MetricRecord({metric: test_score, "loss": test_loss})
 
     start = begin_run(
         config, strategy=server.strategy, round_log=round_log, initial_arrays=ArrayRecord(model.state_dict())

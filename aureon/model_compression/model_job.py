@@ -20,20 +20,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from aureon.config import DatasetConfig, FeaturesConfig, ModelCompressionJob, ModelConfig, TrainConfig
-from aureon.config.registry import REGISTRY
-from aureon.exceptions import ConfigError, describe
+from aureon.exceptions import ConfigError
 from aureon.features import prepare_dataset
 from aureon.model_compression.distillation import count_parameters, distill, student_config
 from aureon.model_compression.measure import accuracy, agreement, count_weights, latencies_ms
 from aureon.model_compression.model_io import load_into, load_state_file
 from aureon.model_compression.pruning import prune_global_magnitude, weight_sparsity
 from aureon.model_compression.quantization import quantize_model_int8, save_quantized
+from aureon.model_compression.run_config import read_run_config
 from aureon.model_compression.sparse_io import save_sparse
 from aureon.models import build_model
 
@@ -51,24 +48,6 @@ class ServerData:
 def split_server_data(x_test: np.ndarray, y_test: np.ndarray) -> ServerData:
     half = len(y_test) // 2
     return ServerData(x_test[:half], y_test[:half], x_test[half:], y_test[half:])
-
-
-def _saved_schema(group: str, section: DictConfig) -> type:
-    """The registered schema a saved group section was composed from.
-
-    A section names its option (``name``); a model's names the class it
-    builds (``_target_``), which each model option sets to its own.
-    """
-    options = REGISTRY.options(group)
-    key = "name" if "name" in section else "_target_"
-    by_key = {getattr(option.schema(), key, None): option.schema for option in options.values()}
-    schema = by_key.get(section.get(key))
-    if schema is None:
-        raise ConfigError(
-            f"{group}.{key}={section.get(key)!r} in the run's config.yaml matches no option of "
-            f"conf/{group}/ ({sorted(options)})"
-        )
-    return schema
 
 
 @dataclass(frozen=True)
@@ -96,7 +75,7 @@ def load_run(run_dir: Path) -> FinishedRun:
                 f"run_dir={str(run_dir)!r} must be a finished run's folder holding config.yaml "
                 f"and model.pt; {path.name} is missing"
             )
-    typed, seed = _read_run_config(config_path)
+    typed, seed = read_run_config(config_path)
     return FinishedRun(
         dataset=typed["dataset"],
         features=typed["features"],
@@ -104,31 +83,6 @@ def load_run(run_dir: Path) -> FinishedRun:
         seed=seed,
         state=load_state_file(model_path),
     )
-
-
-# What OmegaConf and PyYAML raise on a damaged or hand-edited config.yaml.
-_CONFIG_ERRORS = (OmegaConfBaseException, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError)
-
-
-def _read_run_config(config_path: Path) -> tuple[dict[str, Any], int]:
-    """The dataset, features and model configs and the seed from a run's config.yaml."""
-    try:
-        raw = OmegaConf.load(config_path)
-        if not isinstance(raw, DictConfig):
-            raise ConfigError(f"{config_path}: expected a mapping of config groups, got a list")
-        typed: dict[str, Any] = {}
-        raw.setdefault("features", {"name": "none"})  # runs from before the features group
-        for group in ("dataset", "features", "model"):
-            if not isinstance(raw.get(group), DictConfig):
-                raise ConfigError(f"{config_path}: has no {group} section")
-            schema = _saved_schema(group, raw[group])
-            merged = OmegaConf.merge(OmegaConf.structured(schema), raw[group])
-            typed[group] = OmegaConf.to_object(merged)
-        return typed, int(raw.get("seed", 0))
-    except ConfigError:
-        raise
-    except _CONFIG_ERRORS as err:
-        raise ConfigError(f"{config_path}: not a readable run config ({describe(err)})") from err
 
 
 def _builder(model_config: ModelConfig, input_shape: tuple[int, ...], num_classes: int, seed: int):

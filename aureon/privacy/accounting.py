@@ -11,10 +11,14 @@ where small spends are optimal at a larger order (Opacus then warns, and the
 bound is looser than it needs to be).
 
 Calibration is a root of epsilon(sigma) = target on a bracket (Brent's
-method), remembered per process and in a checksummed file under the user's
-cache directory: a new process, or a thousand virtual clients of the same
-size, pays one accountant evaluation to re-verify the stored value instead
-of a search.
+method). For the RDP accountant the search runs on a numpy evaluation of the
+same RDP (aureon/privacy/fast_rdp.py), and its answer is kept only if Opacus'
+epsilon at it lands in the window: one Opacus evaluation per calibration.
+The answer is remembered per process and in a checksummed file under the
+user's cache directory: a new process, or a thousand virtual clients of the
+same size, re-verifies the stored value instead of searching. Opacus' per-step
+RDP vectors are themselves stored beside it, one file per (sigma, rate), so
+that every process of the machine computes each one once.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from scipy.optimize import brentq
 
 from aureon.config import DpSgdConfig
 from aureon.files import atomic_write_text
+from aureon.privacy.fast_rdp import sampled_gaussian_rdp
 
 # Opacus' orders (1.1 to 10.9 by 0.1, then 12 to 63) extended to 1024: beyond that the
 # binomial coefficients of Opacus' integer-order formula overflow a float64.
@@ -51,6 +56,8 @@ CACHE_FILE = "noise-calibration.json"
 CACHE_FORMAT = 1
 CACHE_LIMIT = 4096  # entries kept (the most recent); one per distinct client size and budget
 _CHECKSUM = "sha256"
+RDP_CACHE_DIR = "rdp"
+RDP_CACHE_FORMAT = 1
 
 
 class Accountant(Protocol):
@@ -63,12 +70,26 @@ class Accountant(Protocol):
 
 @lru_cache(maxsize=4096)
 def rdp_per_step(noise_multiplier: float, sample_rate: float) -> npt.NDArray[np.float64]:
-    """Renyi DP of one sampled Gaussian step at every order (composition multiplies by steps)."""
-    orders = list(RDP_ORDERS)
-    rdp = np.asarray(
-        rdp_analysis.compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=orders),
-        dtype=np.float64,
-    )
+    """Renyi DP of one sampled Gaussian step at every order (composition multiplies by steps).
+
+    Opacus' figure, computed once per machine: a process that misses its
+    in-memory cache reads the vector another process stored under
+    ``rdp_cache_dir()``, and computes (and stores) it only when no intact file
+    is there. A cache that cannot be written costs speed only.
+    """
+    path = rdp_cache_dir() / rdp_file_name(noise_multiplier, sample_rate)
+    rdp = read_rdp(path, noise_multiplier=noise_multiplier, sample_rate=sample_rate)
+    if rdp is None:
+        rdp = np.asarray(
+            rdp_analysis.compute_rdp(
+                q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=list(RDP_ORDERS)
+            ),
+            dtype=np.float64,
+        )
+        try:
+            write_rdp(path, rdp, noise_multiplier=noise_multiplier, sample_rate=sample_rate)
+        except OSError:
+            pass
     rdp.flags.writeable = False  # shared by every caller through the cache
     return rdp
 
@@ -172,23 +193,72 @@ class _Calibrated(Exception):
         self.noise_multiplier = noise_multiplier
 
 
-def solve_noise_multiplier(calibration: Calibration) -> float:
-    """A noise multiplier whose epsilon is in [target - tolerance, target], by Brent's method.
+RdpEvaluator = Callable[..., npt.NDArray[np.float64]]
+"""(sample_rate=, noise_multiplier=, orders=) -> RDP of one step at each order, as ``sampled_gaussian_rdp``."""
+
+FAST_WINDOW = 0.25  # the estimate aims at the middle quarter of the window, leaving room for its error
+
+
+class _EstimateRefused(Exception):
+    """The fast evaluator has no figure (NaN) at this noise: calibrate with Opacus alone."""
+
+
+def solve_noise_multiplier(calibration: Calibration, *, estimate: RdpEvaluator | None = sampled_gaussian_rdp) -> float:
+    """A noise multiplier whose Opacus epsilon is in [target - tolerance, target].
+
+    For the RDP accountant the root is found on ``estimate`` (numpy, tens of
+    times cheaper than Opacus) and kept only if Opacus' own epsilon at it is
+    in the window: one Opacus evaluation instead of a search. Otherwise, or
+    for another accountant, or with ``estimate=None``, the search runs on
+    Opacus' epsilon.
+    """
+    if estimate is not None and calibration.accountant == "rdp":
+        evaluator = estimate
+
+        def estimated(sigma: float) -> float:
+            return _estimated_epsilon(calibration, sigma, evaluator)
+
+        try:
+            guess = _search(calibration, estimated, half_window=calibration.epsilon_tolerance * FAST_WINDOW / 2)
+        except (_EstimateRefused, ValueError, ArithmeticError):
+            guess = None
+        if guess is not None and calibration.accepts(guess):
+            return guess
+    return _search(calibration, calibration.epsilon, half_window=calibration.epsilon_tolerance / 2)
+
+
+def _estimated_epsilon(calibration: Calibration, noise_multiplier: float, estimate: RdpEvaluator) -> float:
+    """Epsilon from ``estimate``'s RDP, converted as Opacus' ``get_privacy_spent`` does (Balle et al. 2020)."""
+    per_step = np.asarray(
+        estimate(sample_rate=calibration.sample_rate, noise_multiplier=noise_multiplier, orders=RDP_ORDERS),
+        dtype=np.float64,
+    )
+    if per_step.shape != (len(RDP_ORDERS),) or np.isnan(per_step).any():
+        raise _EstimateRefused(noise_multiplier)
+    orders = np.asarray(RDP_ORDERS)
+    epsilons = (
+        per_step * calibration.steps
+        - (math.log(calibration.target_delta) + np.log(orders)) / (orders - 1)
+        + np.log((orders - 1) / orders)
+    )
+    return float(np.min(epsilons))
+
+
+def _search(calibration: Calibration, epsilon: Callable[[float], float], *, half_window: float) -> float:
+    """Brent's method on ``epsilon(sigma) = target - tolerance / 2``, stopping within ``half_window`` of it.
 
     Epsilon falls as the noise grows, so doubling (or halving) from 1 brackets
-    the root of epsilon = target - tolerance / 2; Brent's method then stops at
-    the first point inside the window, a few accountant evaluations where a
-    bisection to the same tolerance needs a dozen.
+    the root; Brent's method then stops at the first point inside the window,
+    a few evaluations where a bisection to the same tolerance needs a dozen.
     """
-    half = calibration.epsilon_tolerance / 2
-    aim = calibration.target_epsilon - half
+    aim = calibration.target_epsilon - calibration.epsilon_tolerance / 2
 
     seen: dict[float, float] = {}  # the root finder re-evaluates the bracket's ends
 
     def excess(sigma: float) -> float:
         if sigma not in seen:
-            spent = calibration.epsilon(sigma)
-            if abs(spent - aim) <= half:
+            spent = epsilon(sigma)
+            if abs(spent - aim) <= half_window:
                 raise _Calibrated(sigma)
             seen[sigma] = (spent if math.isfinite(spent) else _HUGE) - aim
         return seen[sigma]
@@ -256,6 +326,48 @@ def write_cache(path: Path, entries: dict[str, float]) -> None:
     kept = dict(list(entries.items())[-CACHE_LIMIT:])
     document: dict[str, Any] = {"format": CACHE_FORMAT, "orders": _orders_digest(), "entries": kept}
     atomic_write_text(path, json.dumps({**document, _CHECKSUM: _checksum(document)}, indent=1))
+
+
+def rdp_cache_dir() -> Path:
+    """The per-step RDP vectors of this user: a folder beside the calibration file."""
+    return cache_path().parent / RDP_CACHE_DIR
+
+
+def rdp_file_name(noise_multiplier: float, sample_rate: float) -> str:
+    """One file per (sigma, rate), both written exactly."""
+    return f"{float(noise_multiplier).hex()}_{float(sample_rate).hex()}.json"
+
+
+def _rdp_document(rdp: npt.NDArray[np.float64], *, noise_multiplier: float, sample_rate: float) -> dict[str, Any]:
+    return {
+        "format": RDP_CACHE_FORMAT,
+        "orders": _orders_digest(),
+        "noise_multiplier": float(noise_multiplier).hex(),
+        "sample_rate": float(sample_rate).hex(),
+        "rdp": [float(value) for value in rdp],
+    }
+
+
+def read_rdp(path: Path, *, noise_multiplier: float, sample_rate: float) -> npt.NDArray[np.float64] | None:
+    """The stored RDP vector for (sigma, rate); None for an absent, damaged, foreign or mismatched file."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(document, dict) or document.pop(_CHECKSUM, None) != _checksum(document):
+            return None
+        values = document.get("rdp")
+        if not isinstance(values, list) or len(values) != len(RDP_ORDERS):
+            return None
+        rdp = np.asarray(values, dtype=np.float64)
+        expected = _rdp_document(rdp, noise_multiplier=noise_multiplier, sample_rate=sample_rate)
+        return rdp if document == expected else None
+    except (OSError, UnicodeDecodeError, ValueError, TypeError):
+        return None
+
+
+def write_rdp(path: Path, rdp: npt.NDArray[np.float64], *, noise_multiplier: float, sample_rate: float) -> None:
+    """Store the RDP vector atomically with its checksum (not fsynced: a lost write is recomputed)."""
+    document = _rdp_document(rdp, noise_multiplier=noise_multiplier, sample_rate=sample_rate)
+    atomic_write_text(path, json.dumps({**document, _CHECKSUM: _checksum(document)}), durable=False)
 
 
 def calibrate(calibration: Calibration, *, cache: Path | None = None) -> float:

@@ -89,14 +89,19 @@ def file_sha256(path: Path) -> str:
 
 
 def feature_transform(config: FeaturesConfig) -> Callable[[np.ndarray], np.ndarray]:
-    """The run's fixed transform, computed per batch of images (no cache: requests are new images)."""
+    """The run's fixed transform, computed per batch of images (no cache: requests are new images).
+
+    It runs on the torch thread count of the moment: the server's ``serving.torch_threads``
+    (one by default, beside the event loop), or every thread batch prediction was given.
+    """
     if isinstance(config, ScatteringFeaturesConfig):
         from aureon.features.scattering import scattering_batches
 
         J, orientations = config.J, config.orientations
 
         def scatter(images: np.ndarray) -> np.ndarray:
-            return np.concatenate(list(scattering_batches(images, J=J, orientations=orientations, threads=1)))
+            threads = torch.get_num_threads()
+            return np.concatenate(list(scattering_batches(images, J=J, orientations=orientations, threads=threads)))
 
         return scatter
     if config.name == "none":
@@ -199,7 +204,7 @@ def load_served_model(
     num_classes: int | None = None,
 ) -> ServedModel:
     """The ``model`` (full | quantize | prune | distill) of the finished run in ``run_dir``."""
-    from aureon.model_compression.model_job import _read_run_config
+    from aureon.model_compression.run_config import read_run_config
 
     if model not in SERVED_MODELS:
         raise ConfigError(f"model must be one of {', '.join(map(repr, SERVED_MODELS))}, got {model!r}")
@@ -213,7 +218,7 @@ def load_served_model(
                 else f" (make it: python -m simulations.compress run_dir={run_dir} method={model})"
             )
             raise ModelFileError(f"{needed}: missing; run_dir must be a finished run's folder{hint}")
-    typed, seed = _read_run_config(config_path)
+    typed, seed = read_run_config(config_path)
     features, model_config = typed["features"], typed["model"]
     if input_shape is None or num_classes is None:
         shape, classes = _data_shape(run_dir, typed["dataset"], seed)

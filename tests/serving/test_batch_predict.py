@@ -78,3 +78,16 @@ def test_a_file_larger_than_the_memory_allowed_is_predicted(tmp_path: Path, cnn_
     expected = load_served_model(cnn_run).logits(rows[:100]).argmax(axis=1)
     np.testing.assert_array_equal(out[:100], expected)
     np.testing.assert_array_equal(out[len(rows) : len(rows) + 100], expected)
+
+
+def test_loading_a_served_model_leaves_the_training_stack_unloaded(cnn_run: Path) -> None:
+    # serving and predict start in seconds: Opacus, Flower and Ray are not theirs to load
+    code = (
+        "import sys\n"
+        "from aureon.serving.loading import load_served_model\n"
+        f"load_served_model({str(cnn_run)!r})\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'opacus', 'flwr', 'ray', 'optuna'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -57,11 +57,17 @@ def name(spec: Candidate, columns: Sequence[str]) -> str:
 def mutual_information(
     values: np.ndarray, target: np.ndarray, *, task: str, seed: int, neighbors: int = 3
 ) -> np.ndarray:
-    """scikit-learn's mutual information of each column with the target (0 for too few rows)."""
+    """scikit-learn's mutual information of each column with the target (0 for too few rows).
+
+    On one thread: its nearest-neighbour search starts a thread pool per column, which on a
+    small table costs far more than the search (wine, 5 clients: 111 s on all threads, 13 s on one).
+    """
     from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
+    from threadpoolctl import threadpool_limits
 
     if len(values) <= neighbors + 1:
         return np.zeros(values.shape[1])
     score = mutual_info_classif if task == "classification" else mutual_info_regression
-    result: np.ndarray = score(values, target, n_neighbors=neighbors, random_state=seed)
+    with threadpool_limits(limits=1):
+        result: np.ndarray = score(values, target, n_neighbors=neighbors, random_state=seed)
     return result

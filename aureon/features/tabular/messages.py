@@ -25,6 +25,8 @@ from aureon.config.features import TabularFeaturesConfig
 from aureon.data.tables import Table
 from aureon.exceptions import AureonError, DataError, PrivacyRefused
 from aureon.features.tabular.federation import ScoreAnswer, ScoreRequest, answer_scores
+from aureon.features.tabular.own_table import own_tables, per_client_tables
+from aureon.features.tabular.pipeline_messages import handle_pipeline, handle_schema
 from aureon.features.tabular.statistics import NoiseSpec, StatisticsAnswer, StatisticsQuery, answer_query
 from aureon.features.tabular.summary import NumericSummary
 from aureon.federated.refusals import refusal
@@ -192,12 +194,14 @@ def handle_scores(msg: Message, context: Context, table: Table) -> Message:
 
 
 def client_table(config: AureonConfig, context: Context) -> Table:
-    """This node's training rows: its partition of the table's training split."""
+    """This node's training rows: its own file's (``dataset.per_client``), else its partition of the table's."""
     from aureon.features.tabular.prepare import client_tables, train_test_tables
 
     features = config.features
     if not isinstance(features, TabularFeaturesConfig):
         raise DataError(f"features={features.name} is not a tabular strategy; statistics need one")
+    if per_client_tables(config.dataset):
+        return own_tables(config.dataset, config.seed)[0]
     partition_id = int(context.node_config[keys.NODE_PARTITION_ID])
     num_partitions = int(context.node_config[keys.NODE_NUM_PARTITIONS])
     train, _ = train_test_tables(config.dataset, config.seed)
@@ -206,7 +210,8 @@ def client_table(config: AureonConfig, context: Context) -> Table:
 
 
 def register_tabular_handlers(app: ClientApp, config_source: Callable[[Context], AureonConfig]) -> None:
-    """``query.tabular_statistics`` and ``query.tabular_scores`` on ``app``."""
+    """``query.tabular_statistics``, ``query.tabular_scores``, ``query.tabular_schema`` and
+    ``query.tabular_pipeline`` on ``app``."""
 
     @app.query(keys.TABULAR_STATISTICS.split(".", 1)[1])
     def statistics(msg: Message, context: Context) -> Message:
@@ -224,6 +229,22 @@ def register_tabular_handlers(app: ClientApp, config_source: Callable[[Context],
             return refusal(msg, error)
         return handle_scores(msg, context, table)
 
+    @app.query(keys.TABULAR_SCHEMA.split(".", 1)[1])
+    def schema(msg: Message, context: Context) -> Message:
+        try:
+            config = config_source(context)
+        except AureonError as error:
+            return refusal(msg, error)
+        return handle_schema(msg, config)
+
+    @app.query(keys.TABULAR_PIPELINE.split(".", 1)[1])
+    def pipeline(msg: Message, context: Context) -> Message:
+        try:
+            config_source(context)  # a node without a config of its own refuses, as for every message
+        except AureonError as error:
+            return refusal(msg, error)
+        return handle_pipeline(msg, context)
+
 
 # ---------------------------------------------------------------- server side
 class GridFederation:
@@ -234,7 +255,8 @@ class GridFederation:
         self.node_ids = list(node_ids)
         self.timeout = timeout
 
-    def _ask(self, content: RecordDict, message_type: str) -> list[Message]:
+    def ask(self, content: RecordDict, message_type: str) -> list[Message]:
+        """Send ``content`` to every node; their replies in ``node_ids`` order, or a DataError naming who failed."""
         messages = [self.grid.create_message(content, message_type, node, group_id="tabular") for node in self.node_ids]
         replies = list(self.grid.send_and_receive(messages, timeout=self.timeout))
         failed = [(r.metadata.src_node_id, r.error.reason) for r in replies if r.has_error()]
@@ -246,8 +268,8 @@ class GridFederation:
         return sorted(replies, key=lambda r: self.node_ids.index(r.metadata.src_node_id))
 
     def statistics(self, query: StatisticsQuery) -> list[StatisticsAnswer]:
-        replies = self._ask(query_content(query), keys.TABULAR_STATISTICS)
+        replies = self.ask(query_content(query), keys.TABULAR_STATISTICS)
         return [answer_from(r.content, query) for r in replies]
 
     def scores(self, request: ScoreRequest) -> list[ScoreAnswer]:
-        return [score_answer_from(r.content) for r in self._ask(scores_content(request), keys.TABULAR_SCORES)]
+        return [score_answer_from(r.content) for r in self.ask(scores_content(request), keys.TABULAR_SCORES)]

@@ -44,6 +44,7 @@ class FittedPipeline:
     categorical_fill: dict[str, str] = field(default_factory=dict)  # missing -> this category
     fitted_on: dict[str, Any] = field(default_factory=dict)  # how: clients, mode, epsilon (for people)
     target: tuple[float, float] | None = None  # a regression target's (offset, scale); None: class labels
+    classes: tuple[str, ...] | None = None  # the class names, in output order (None: regression or not recorded)
 
     def targets(self, values: np.ndarray) -> np.ndarray:
         """What the model learns to predict: a regression target standardized, class indices as given.
@@ -102,20 +103,9 @@ class FittedPipeline:
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     # ---------------------------------------------------------------- files
-    def save(self, directory: Path | str) -> Path:
-        """Write the pipeline into ``directory`` (created); returns the JSON file's path."""
-        folder = Path(directory)
-        digests: dict[str, str] = {}
-        for key in ARRAYS:
-            array = getattr(self, key)
-            if array is None:
-                continue
-            buffer = io.BytesIO()
-            np.save(buffer, np.asarray(array, dtype=np.float64), allow_pickle=False)
-            data = buffer.getvalue()
-            atomic_write_bytes(folder / f"{key}.npy", data)
-            digests[key] = hashlib.sha256(data).hexdigest()
-        document = {
+    def document(self) -> dict[str, Any]:
+        """Everything but the arrays, as JSON-ready values (the saved file and the message send this)."""
+        return {
             "format": FORMAT,
             "numeric": list(self.numeric),
             "categorical": list(self.categorical),
@@ -123,11 +113,55 @@ class FittedPipeline:
             "vocabularies": self.vocabularies,
             "categorical_fill": self.categorical_fill,
             "missing_token": MISSING_TOKEN,
-            "arrays": digests,
             "fitted_on": self.fitted_on,
             "output_columns": self.output_columns(),
             "target": None if self.target is None else list(self.target),
+            "classes": None if self.classes is None else list(self.classes),
         }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The pipeline's arrays by name (``ARRAYS``; an absent one is left out), as float64."""
+        named = {key: getattr(self, key) for key in ARRAYS}
+        return {key: np.asarray(value, dtype=np.float64) for key, value in named.items() if value is not None}
+
+    @classmethod
+    def from_parts(cls, document: dict[str, Any], arrays: dict[str, np.ndarray], *, where: str) -> FittedPipeline:
+        """The pipeline ``document()`` and ``arrays()`` describe; ``where`` names their source in errors."""
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise DataError(f"{where}: not a format-{FORMAT} feature pipeline")
+        impute, offset, scale = arrays.get("impute"), arrays.get("offset"), arrays.get("scale")
+        if impute is None or offset is None or scale is None:
+            raise DataError(f"{where}: lists no impute/offset/scale arrays")
+        classes = document.get("classes")
+        try:
+            return cls(
+                numeric=tuple(document["numeric"]),
+                categorical=tuple(document["categorical"]),
+                impute=impute,
+                offset=offset,
+                scale=scale,
+                generated=tuple((str(op), int(a), int(b)) for op, a, b in document["generated"]),
+                edges=arrays.get("edges"),
+                vocabularies={str(k): [str(v) for v in vs] for k, vs in document["vocabularies"].items()},
+                categorical_fill={str(k): str(v) for k, v in document["categorical_fill"].items()},
+                fitted_on=dict(document.get("fitted_on", {})),
+                target=_target(document.get("target"), where),
+                classes=None if classes is None else tuple(str(c) for c in classes),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(f"{where}: not a readable feature pipeline ({type(error).__name__}: {error})") from error
+
+    def save(self, directory: Path | str) -> Path:
+        """Write the pipeline into ``directory`` (created); returns the JSON file's path."""
+        folder = Path(directory)
+        digests: dict[str, str] = {}
+        for key, array in self.arrays().items():
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+            data = buffer.getvalue()
+            atomic_write_bytes(folder / f"{key}.npy", data)
+            digests[key] = hashlib.sha256(data).hexdigest()
+        document = {**self.document(), "arrays": digests}
         return atomic_write_text(folder / PIPELINE_FILE, json.dumps(document, indent=1, sort_keys=True))
 
     @classmethod
@@ -141,11 +175,10 @@ class FittedPipeline:
             raise DataError(f"{path}: not a readable feature pipeline ({error})") from error
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise DataError(f"{path}: not a format-{FORMAT} feature pipeline")
-        arrays: dict[str, np.ndarray | None] = {}
+        arrays: dict[str, np.ndarray] = {}
         for key in ARRAYS:
             digest = document["arrays"].get(key)
             if digest is None:
-                arrays[key] = None
                 continue
             file = folder / f"{key}.npy"
             try:
@@ -155,27 +188,12 @@ class FittedPipeline:
             if hashlib.sha256(data).hexdigest() != digest:
                 raise DataError(f"{file}: does not match {path} (edited, or written by another fit)")
             arrays[key] = np.load(io.BytesIO(data), allow_pickle=False)
-        impute, offset, scale = arrays["impute"], arrays["offset"], arrays["scale"]
-        if impute is None or offset is None or scale is None:
-            raise DataError(f"{path}: lists no impute/offset/scale arrays")
-        return cls(
-            numeric=tuple(document["numeric"]),
-            categorical=tuple(document["categorical"]),
-            impute=impute,
-            offset=offset,
-            scale=scale,
-            generated=tuple((str(op), int(a), int(b)) for op, a, b in document["generated"]),
-            edges=arrays["edges"],
-            vocabularies={str(k): [str(v) for v in vs] for k, vs in document["vocabularies"].items()},
-            categorical_fill={str(k): str(v) for k, v in document["categorical_fill"].items()},
-            fitted_on=dict(document.get("fitted_on", {})),
-            target=_target(document.get("target"), path),
-        )
+        return cls.from_parts(document, arrays, where=str(path))
 
 
-def _target(value: Any, path: Path) -> tuple[float, float] | None:
+def _target(value: Any, where: str) -> tuple[float, float] | None:
     if value is None:
         return None
     if not (isinstance(value, list) and len(value) == 2 and float(value[1]) > 0):
-        raise DataError(f"{path}: 'target' must be [offset, scale > 0] or null, got {value!r}")
+        raise DataError(f"{where}: 'target' must be [offset, scale > 0] or null, got {value!r}")
     return float(value[0]), float(value[1])

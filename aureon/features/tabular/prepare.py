@@ -10,15 +10,17 @@ derive the same pipeline, and ``save_fitted`` writes it beside the model.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aureon.config.dataset import DatasetConfig, TabularDatasetConfig
+from aureon.config.dataset import DatasetConfig, TableFileConfig, TabularDatasetConfig
 from aureon.config.features import TabularFeaturesConfig
 from aureon.data import Dataset, partition_indices
 from aureon.data.tables import Table, class_labels, load_table, split_table
+from aureon.exceptions import ConfigError
 from aureon.features.prepare import DatasetSource, only
 from aureon.features.tabular.federation import LocalFederation
 from aureon.features.tabular.fit import Columns, fit_pipeline
@@ -76,9 +78,18 @@ def fitted_dataset(
     """The run's pipeline and the dataset it makes (fitted once per process)."""
     key = repr((dataset, seed, features))
     if key not in _FITTED:
+        if isinstance(dataset, TableFileConfig) and dataset.per_client:
+            raise ConfigError(
+                "dataset.per_client=true: each client reads its own file in deployment (`python -m server` with "
+                "`python -m clients ... data.path=<file>`); in simulation the clients share one table, so set "
+                "dataset.path and dataset.per_client=false"
+            )
         train, test = train_test_tables(dataset, seed)
         pipeline = fit_for(features, train, seed)
         (y_train, y_test), num_classes = class_labels(train, test)
+        if train.task == "classification":
+            classes = np.unique(np.concatenate([t.target.astype(str).to_numpy() for t in (train, test)]))
+            pipeline = replace(pipeline, classes=tuple(str(c) for c in classes))
         data = Dataset(
             pipeline.transform(train),
             pipeline.targets(y_train),
@@ -121,6 +132,11 @@ def statistics_guarantee(dataset: DatasetConfig, seed: int, features: TabularFea
     sent once, before training, not the model updates.
     """
     pipeline, _ = fitted_dataset(dataset, seed, features)
+    return guarantee_of(pipeline)
+
+
+def guarantee_of(pipeline: FittedPipeline) -> dict[str, Any]:
+    """``statistics_guarantee`` of a pipeline in hand (deployment: fitted over the Message API)."""
     fitted_on = pipeline.fitted_on
     dp = fitted_on.get("dp")
     entry: dict[str, Any] = {"strategy": fitted_on.get("strategy"), "mode": fitted_on.get("mode")}
