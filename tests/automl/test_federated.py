@@ -92,9 +92,21 @@ def test_a_search_space_that_cannot_be_searched_is_refused_before_any_trial(tmp_
         run_federated_search(config, tmp_path, search=FederatedSearchConfig(strategies=["fedfoo"]))
     with pytest.raises(ConfigError, match=r"public_dataset must differ from the clients' dataset"):
         run_federated_search(config, tmp_path, search=FederatedSearchConfig(tune_on="public", public_dataset="digits"))
+    folder = tmp_path / "mnist"  # the files are never read: the check comes before any trial
+    folder.mkdir()
+    for split in ("train", "t10k"):
+        for kind in ("images-idx3", "labels-idx1"):
+            (folder / f"{split}-{kind}-ubyte").touch()
+    mnist = compose_config(["dataset=mnist", f"dataset.path={folder}"])
+    with pytest.raises(
+        ConfigError, match=r"public_dataset must hold none of the clients' examples, got 'mnist_subset'"
+    ):
+        run_federated_search(
+            mnist, tmp_path, search=FederatedSearchConfig(tune_on="public", public_dataset="mnist_subset")
+        )
     with pytest.raises(ConfigError, match=r"enqueue must be empty for tune_on=private"):
         run_federated_search(config, tmp_path, search=FederatedSearchConfig(enqueue=[{"train.lr": 0.5}]))
-    assert not (tmp_path / "trials").exists()
+    assert not (tmp_path / "trials").exists() and not (tmp_path / CLIENTS_DIR).exists()
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,18 @@ def test_the_number_of_trials_follows_its_law() -> None:
     assert all(draw_num_trials(geometric) >= 1 for _ in range(20))  # the secret draw
 
 
+@pytest.mark.parametrize(
+    "law", [TruncatedNegativeBinomial(eta=1, gamma=0.25), TruncatedNegativeBinomial(eta=1, gamma=1 / 12)]
+)
+def test_a_uniform_beyond_the_summed_probabilities_still_ends_the_draw(law: TruncatedNegativeBinomial) -> None:
+    # The pmf summed in floating point stays below 1 - 2**-53 and its terms stall at the smallest
+    # subnormal: the draw used to loop forever there. K ends in the law's far tail, P(K > k) < 2**-50.
+    top = math.nextafter(1.0, 0.0)
+    tail = math.ceil(50 * math.log(2) / -math.log(1 - law.gamma))
+    assert tail <= draw_num_trials(law, uniform=top) <= 2 * tail
+    assert draw_num_trials(Poisson(4.0), uniform=top) < 60
+
+
 def test_bad_parameters_and_curves_are_refused() -> None:
     with pytest.raises(ValueError, match=r"eta must be a finite number > -1, got -1"):
         TruncatedNegativeBinomial(eta=-1, gamma=0.5)
