@@ -99,8 +99,8 @@ class TabularDatasetConfig(DatasetConfig):
     """A table: rows of numeric and categorical columns and one target column.
 
     ``reader()`` names (by dotted path, imported only when a table is read) the
-    function of aureon.data that reads the whole table; ``aureon.data.tables``
-    checks it, splits it and hands it to the feature strategies.
+    function that reads the whole table, ``aureon.data.table_sources.read_<name>``;
+    ``aureon.data.tables`` checks it, splits it and hands it to the feature strategies.
     ``categorical``/``numeric``: column types given, the others are inferred.
     """
 
@@ -110,8 +110,8 @@ class TabularDatasetConfig(DatasetConfig):
     numeric: list[str] = field(default_factory=list)
 
     def reader(self) -> str:
-        """The dotted path of the function (in aureon.data) that reads the whole table."""
-        raise NotImplementedError(f"{type(self).__qualname__} names no table reader")
+        """The dotted path of the function that reads the whole table (one per option name)."""
+        return f"aureon.data.table_sources.read_{self.name}"
 
     def validate(self) -> None:
         super().validate()
@@ -141,9 +141,6 @@ class BreastCancerConfig(PackagedTableConfig):
     name: str = "breast_cancer"
     target: str | None = "target"
 
-    def reader(self) -> str:
-        return "aureon.data.table_sources.read_breast_cancer"
-
 
 @register("dataset", "wine", builder="aureon.data.tables.tabular_dataset")
 @dataclass
@@ -154,9 +151,6 @@ class WineConfig(PackagedTableConfig):
     target: str | None = "target"
     test_fraction: float = 0.25
 
-    def reader(self) -> str:
-        return "aureon.data.table_sources.read_wine"
-
 
 @register("dataset", "diabetes", builder="aureon.data.tables.tabular_dataset")
 @dataclass
@@ -165,9 +159,6 @@ class DiabetesConfig(PackagedTableConfig):
 
     name: str = "diabetes"
     target: str | None = "target"
-
-    def reader(self) -> str:
-        return "aureon.data.table_sources.read_diabetes"
 
 
 @register("dataset", "boston_housing", builder="aureon.data.tables.tabular_dataset")
@@ -178,9 +169,6 @@ class BostonHousingConfig(PackagedTableConfig):
     name: str = "boston_housing"
     target: str | None = "MEDV"
 
-    def reader(self) -> str:
-        return "aureon.data.table_sources.read_boston_housing"
-
 
 @register("dataset", "digits_table", builder="aureon.data.tables.tabular_dataset")
 @dataclass
@@ -189,9 +177,6 @@ class DigitsTableConfig(PackagedTableConfig):
 
     name: str = "digits_table"
     target: str | None = "target"
-
-    def reader(self) -> str:
-        return "aureon.data.table_sources.read_digits_table"
 
 
 @register("dataset", "table", builder="aureon.data.tables.tabular_dataset")
@@ -206,9 +191,6 @@ class TableFileConfig(TabularDatasetConfig):
 
     name: str = "table"
     per_client: bool = False
-
-    def reader(self) -> str:
-        return "aureon.data.table_sources.read_table_file"
 
     def validate(self) -> None:
         super().validate()

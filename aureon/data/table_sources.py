@@ -76,7 +76,7 @@ def read_boston_housing(config: TabularDatasetConfig) -> pd.DataFrame:
     return frame
 
 
-def read_table_file(config: TabularDatasetConfig) -> pd.DataFrame:
+def read_table(config: TabularDatasetConfig) -> pd.DataFrame:
     """A local CSV (optionally gzipped) or Parquet file, chosen by its suffix."""
     if not config.path:
         raise DataError("dataset.path must name a .csv or .parquet file, got None")

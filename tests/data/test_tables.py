@@ -109,3 +109,18 @@ def test_the_table_option_needs_a_path_and_a_target(tmp_path: Path) -> None:
         compose_config(["dataset=table", f"dataset.path={path}"])
     with pytest.raises(ConfigError, match=r"dataset.task must be null \(inferred\)"):
         compose_config(["dataset=table", f"dataset.path={path}", "dataset.target=label", "dataset.task=ranking"])
+
+
+def test_every_table_option_has_its_reader() -> None:
+    # reader() is derived from the option's name: a new option without read_<name> must fail here, not at run time
+    import importlib
+
+    from aureon.config.dataset import TabularDatasetConfig
+    from aureon.config.registry import REGISTRY
+
+    options = [o.schema() for o in REGISTRY.options("dataset").values()]
+    tables = [o for o in options if isinstance(o, TabularDatasetConfig)]
+    assert {t.name for t in tables} >= {"breast_cancer", "wine", "diabetes", "boston_housing", "digits_table", "table"}
+    for table in tables:
+        module, _, name = table.reader().rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), table.name
