@@ -11,11 +11,19 @@ seeds), trials, seconds, and AUREON's margin over FLAML.
 
     python benchmarks/automl.py            # 5 seeds, 60 s per search
     python benchmarks/automl.py --quick    # 1 seed, 20 s per search
+
+The runs are single-threaded, so two halves can run side by side on two cores
+and be combined into one table:
+
+    python benchmarks/automl.py --datasets boston_housing diabetes --name automl_a
+    python benchmarks/automl.py --datasets breast_cancer wine digits_table --name automl_b
+    python benchmarks/automl.py --merge automl_a automl_b      # writes results/automl.*
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
@@ -29,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import fmt  # noqa: E402
-from benchmarks._report import machine, markdown_table, write  # noqa: E402
+from benchmarks._report import RESULTS, machine, markdown_table, write  # noqa: E402
 
 NAME = "automl"
 DATASETS = ("boston_housing", "diabetes", "breast_cancer", "wine", "digits_table")
@@ -178,7 +186,13 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=None, help="seconds per search (default 60, quick 20)")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+    parser.add_argument("--name", default=NAME, help="results file stem under benchmarks/results/")
+    parser.add_argument("--merge", nargs="+", metavar="STEM", help="combine earlier results files into --name")
     args = parser.parse_args()
+    if args.merge:
+        data = merge([json.loads((RESULTS / f"{stem}.json").read_text()) for stem in args.merge])
+        write(args.name, data, report(data, data["systems"]))
+        return
     seeds = list(range(args.seeds if args.seeds is not None else (1 if args.quick else 5)))
     budget = args.budget if args.budget is not None else (20.0 if args.quick else 60.0)
 
@@ -204,11 +218,26 @@ def main() -> None:
         "seeds": seeds,
         "test_fraction": TEST_FRACTION,
         "quick": args.quick,
+        "systems": args.systems,
         "machine": machine(),
         "summary": summary,
         "runs": per_run,
     }
-    write(NAME, data, report(data, args.systems))
+    write(args.name, data, report(data, args.systems))
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One table from runs over disjoint datasets, refused unless budget, seeds and systems agree."""
+    first = parts[0]
+    for part in parts[1:]:
+        for key in ("budget_s", "seeds", "test_fraction", "quick", "systems"):
+            if part[key] != first[key]:
+                raise SystemExit(f"error: cannot merge runs whose {key} differ: {first[key]!r} vs {part[key]!r}")
+        overlap = set(part["summary"]) & {name for p in parts if p is not part for name in p["summary"]}
+        if overlap:
+            raise SystemExit(f"error: cannot merge runs that share datasets: {sorted(overlap)}")
+    summary = {name: by for name in DATASETS for part in parts for n, by in part["summary"].items() if n == name}
+    return {**first, "summary": summary, "runs": [run for part in parts for run in part["runs"]]}
 
 
 def report(data: dict[str, Any], systems: list[str]) -> str:
