@@ -52,6 +52,9 @@ STATE_SECAGG = "aureon.secagg"  # this round's secure-aggregation secrets (Confi
 # the last secure-aggregation setup accepted (round, seed commitment): no secrets, must
 # outlive the process and never move back, so a restarted client refuses a second setup
 STATE_SECAGG_PROGRESS = "aureon.secagg.progress"
+# the same two for the secure sums of tabular statistics (their own rounds, apart from training's)
+STATE_SECAGG_TABULAR = "aureon.secagg.tabular"
+STATE_SECAGG_TABULAR_PROGRESS = "aureon.secagg.tabular.progress"
 
 # run_config key that carries Hydra overrides for `flwr run .`
 RUN_CONFIG_OVERRIDES = "overrides"
@@ -69,6 +72,12 @@ TABULAR_SCHEMA = "query.tabular_schema"  # a client's own table: its columns, ta
 TABULAR_PIPELINE = "query.tabular_pipeline"  # the run's fitted pipeline, kept by each client for the run
 TABULAR = "tabular"  # ConfigRecord of a tabular statistics query or answer
 TABULAR_ARRAYS = "tabular-arrays"  # ArrayRecord of a tabular statistics query or answer
+# statistics summed under secure aggregation (aureon.features.tabular.secure_messages)
+TABULAR_SECURE_SETUP = "query.tabular_secure_setup"  # stages 0-1
+TABULAR_SECURE_SHARE_KEYS = "query.tabular_secure_share_keys"  # stage 2
+TABULAR_SECURE_MASKED = "query.tabular_secure_masked"  # stage 3: the masked statistics vector
+TABULAR_SECURE_UNMASK = "query.tabular_secure_unmask"  # stage 4
+TABULAR_NAMES = "query.tabular_names"  # a client's category names in the buckets the server names
 
 # Deployment: node config entries set by `python -m clients`, and the run's identity
 NODE_STATE_DIR = "state-dir"  # where a client persists state that must survive a restart

@@ -29,7 +29,9 @@ transactions (``make_classification``: 284,807 rows, 30 numeric columns, 0.17%
 positives; synthetic, not the real data): seconds and peak memory of AUREON's
 federated fit over 10 clients, of autofeat and of Featuretools.
 
-    python benchmarks/features.py [--quick] [--peer-python PY] [--scale-rows N] [--name NAME]
+    python benchmarks/features.py [--quick] [--peer-python PY] [--scale-rows N] [--aureon-only] [--name NAME]
+
+(``--datasets`` with no name and ``--aureon-only``: AUREON's scale row alone.)
 """
 
 from __future__ import annotations
@@ -408,7 +410,9 @@ def report(data: dict[str, Any]) -> str:
         "The scale row's table is synthetic (make_classification: 30 numeric columns, 0.17% positives), "
         "shaped like the reference sheet's credit-card data; its score is left out (accuracy at 0.17% "
         "positives says nothing).",
-        f"AUREON: features=generate, at most {data['max_features']} generated features; "
+        f"AUREON: features=generate, at most {data['max_features']} generated features, each client scoring "
+        f"the candidates on at most {data.get('score_rows') or 'all'} of its rows (features.score_rows, "
+        "stratified by class); "
         f"autofeat: feateng_steps={data['autofeat_steps']}, max_gb={data['autofeat_max_gb']} "
         "(its documented limit: it subsamples the rows it engineers on beyond it).",
     ]
@@ -434,12 +438,15 @@ def total_memory_bytes() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from aureon.config.features import GenerateFeaturesConfig
+
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="autofeat at 1 step, short caps, a smaller scale row")
     parser.add_argument("--max-features", type=int, default=20, help="AUREON's budget of generated features")
     parser.add_argument("--peer-python", help="interpreter of the peers' own environment (benchmarks/_peer_env.py)")
     parser.add_argument("--scale-rows", type=int, help=f"rows of the synthetic table (default {SCALE_ROWS:,})")
     parser.add_argument("--skip-scale", action="store_true", help="leave out the synthetic scale row")
+    parser.add_argument("--aureon-only", action="store_true", help="leave out the peers (autofeat, Featuretools)")
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=DATASETS, metavar="NAME")
     parser.add_argument("--cap-minutes", type=float, help="wall-clock cap per system on the scale row (default 10)")
     parser.add_argument("--memory-cap-gib", type=float, help="resident-memory cap per system (default 60%% of RAM)")
@@ -464,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     pinned = stack_of(sys.executable)
     peer = stack_of(args.peer_python) if args.peer_python else None
-    peers = peer_systems(pinned, peer, peer_python=args.peer_python, options=options)
+    peers = [] if args.aureon_only else peer_systems(pinned, peer, peer_python=args.peer_python, options=options)
     broken: dict[str, str] = {}  # a peer that failed on a stack fails the same way on the next table
 
     rows: list[dict[str, Any]] = []
@@ -509,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "quick": args.quick,
         "niced": os.nice(0) > 0,
         "max_features": args.max_features,
+        "score_rows": GenerateFeaturesConfig().score_rows,
         "autofeat_steps": steps,
         "autofeat_max_gb": autofeat_max_gb,
         "cap_minutes": dataset_cap / 60,

@@ -1,5 +1,10 @@
 """``python -m simulations.predict run_dir=<run> input=<file.npy|file.csv|idx folder> output=<file.npy|file.csv>``
 
+A tabular run (features=standardize, onehot, ...) reads a table instead,
+``input=<file.csv|file.parquet> output=<file.csv|file.parquet>``: the rows with
+the run's column names, written back with ``prediction`` (and ``p_<class>`` per
+class) beside them, through the run's saved feature pipeline.
+
 Predicts every row of a large file with a finished run's model (or
 ``model=quantize|prune|distill``) in batches of serving.predict_batch rows,
 reading and writing as it goes so memory stays flat whatever the file's size.
@@ -10,10 +15,14 @@ instead of the classes. See aureon/serving/batch.py for the input formats.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aureon.cli import run_cli
 from aureon.config.serving import PredictJob
 from aureon.serving.jobs import parse_job
+
+if TYPE_CHECKING:
+    from aureon.serving.loading import ServedModel
 
 
 def predict_command(argv: list[str]) -> int:
@@ -41,6 +50,8 @@ def predict_command(argv: list[str]) -> int:
         uint8_mean=job.serving.uint8_mean,
         uint8_std=job.serving.uint8_std,
     )
+    if model.table is not None:
+        return _predict_table(job, model)
     source = open_source(Path(job.input), spec.row_size)
     sink = Sink(
         Path(job.output), count=source.count, num_classes=model.info.num_classes, probabilities=job.probabilities
@@ -54,6 +65,25 @@ def predict_command(argv: list[str]) -> int:
         progress=job.progress,
     )
     print(f"wrote {rows} predictions to {job.output}")
+    return 0
+
+
+def _predict_table(job: PredictJob, model: ServedModel) -> int:
+    from aureon.serving.table_batch import open_table, predict_table
+    from aureon.serving.table_inputs import TableInputs
+
+    if model.table is None:
+        raise ValueError("a tabular run's model expected")
+    rows = predict_table(
+        source=open_table(Path(job.input)),
+        output=Path(job.output),
+        inputs=TableInputs(model.table.pipeline, max_rows=job.serving.predict_batch),
+        task=model.table,
+        logits=model.logits,
+        batch_size=job.serving.predict_batch,
+        progress=job.progress,
+    )
+    print(f"wrote {rows} rows with their predictions to {job.output}")
     return 0
 
 

@@ -69,6 +69,7 @@ def scattering_maps(J: int, orientations: int) -> int:
 # ------------------------------------------------------------------------ tables
 
 IMPUTE_STRATEGIES = ("mean", "median", "most_frequent")
+MIN_SCORE_ROWS = 100  # below this the nearest-neighbour estimate of mutual information is mostly noise
 
 
 @dataclass
@@ -88,6 +89,12 @@ class TabularFeaturesConfig(FeaturesConfig):
     spending (dp_epsilon, dp_delta) per client for the whole fit; values are
     clipped into ``bounds[column] = [low, high]``, which must be given for every
     numeric column (they set the noise's sensitivity, and replace min/max).
+    ``secure_aggregation``: the clients' answers are summed under AUREON's SecAgg
+    (aureon.features.tabular.secure_statistics), so the coordinator holds sums
+    only; it also needs ``bounds`` for every numeric column (they set the
+    quantization scale and replace min/max), ``secure_max_rows`` bounds any
+    client's rows, and ``secure_threshold`` (0: a strict majority) is how many
+    clients must survive each protocol run.
     """
 
     clients: int = 1
@@ -101,6 +108,9 @@ class TabularFeaturesConfig(FeaturesConfig):
     dp_epsilon: float | None = None
     dp_delta: float = 1e-5
     bounds: dict[str, list[float]] = field(default_factory=dict)
+    secure_aggregation: bool = False
+    secure_max_rows: int = 1_000_000
+    secure_threshold: int = 0
 
     def scaling(self) -> str:
         """How numeric columns are scaled: "standard", "minmax" or "none"."""
@@ -113,6 +123,10 @@ class TabularFeaturesConfig(FeaturesConfig):
     def generated_features(self) -> int:
         """How many generated features to keep; 0: none."""
         return 0
+
+    def scoring_rows(self) -> int | None:
+        """At most how many of its rows a client scores generated features on; None: all."""
+        return None
 
     def save_fitted(self, dataset: Any, seed: int, run_dir: Any) -> None:
         from aureon.features.tabular.prepare import save_fitted
@@ -137,6 +151,37 @@ class TabularFeaturesConfig(FeaturesConfig):
         for column, bound in self.bounds.items():
             ok = len(bound) == 2 and float(bound[0]) < float(bound[1])
             require(ok, f"features.bounds.{column}", list(bound), "[low, high] with low < high")
+        if self.secure_aggregation:
+            self._validate_secure()
+
+    def _validate_secure(self) -> None:
+        """Refuse what the protocol cannot run: too few clients, a bad threshold, inexact counts."""
+        from aureon.features.tabular.secure_sum import count_error_bound
+
+        require(
+            self.centralized or self.clients >= 2,
+            "features.clients",
+            self.clients,
+            "an integer >= 2 under features.secure_aggregation=true (a sum of one client is its answer)",
+        )
+        require(self.secure_max_rows >= 1, "features.secure_max_rows", self.secure_max_rows, "an integer >= 1")
+        size = max(self.clients, 2)
+        low = max(2, size // 2 + 1)
+        require(
+            self.secure_threshold == 0 or low <= self.secure_threshold <= size,
+            "features.secure_threshold",
+            self.secure_threshold,
+            f"0 (strict majority) or in [{low}, {size}]: more than half of the {size} clients, so no "
+            "minority can unmask anyone",
+        )
+        bound = count_error_bound(clients=size, max_rows=self.secure_max_rows)
+        require(
+            bound < 0.5,
+            "features.secure_max_rows",
+            self.secure_max_rows,
+            f"small enough that {size} clients' counts stay exact after quantization "
+            f"(error bound {bound:.3g} must be < 0.5)",
+        )
 
 
 @register("features", "standardize", builder="aureon.features.tabular.prepare.fitted")
@@ -206,11 +251,16 @@ class GenerateFeaturesConfig(TabularFeaturesConfig):
     every client scores the candidates on its own rows (mutual information),
     the server averages the scores and keeps the best ``max_features``. The
     scores are not a DP release, so this option refuses ``dp_epsilon``.
+    ``score_rows`` (null: every row): a client with more rows scores on that
+    many of them, drawn with its own randomness and stratified by class, so a
+    rare class keeps its rows (the centralized fit scores on ``clients`` times
+    as many, what the federation scores on together).
     """
 
     name: str = "generate"
     max_features: int = 20
     pair_columns: int = 8
+    score_rows: int | None = 5000
 
     def scaling(self) -> str:
         return "standard"
@@ -218,13 +268,30 @@ class GenerateFeaturesConfig(TabularFeaturesConfig):
     def generated_features(self) -> int:
         return self.max_features
 
+    def scoring_rows(self) -> int | None:
+        if self.score_rows is None or not self.centralized:
+            return self.score_rows
+        return self.score_rows * self.clients
+
     def validate(self) -> None:
         super().validate()
         require(self.max_features >= 1, "features.max_features", self.max_features, "an integer >= 1")
         require(2 <= self.pair_columns <= 64, "features.pair_columns", self.pair_columns, "in [2, 64]")
         require(
+            self.score_rows is None or (isinstance(self.score_rows, int) and self.score_rows >= MIN_SCORE_ROWS),
+            "features.score_rows",
+            self.score_rows,
+            f"an integer >= {MIN_SCORE_ROWS}, or null to score on every row",
+        )
+        require(
             self.dp_epsilon is None,
             "features.dp_epsilon",
             self.dp_epsilon,
             "null for features=generate (the clients' selection scores are not a DP release)",
+        )
+        require(
+            not self.secure_aggregation,
+            "features.secure_aggregation",
+            self.secure_aggregation,
+            "false for features=generate (each client's selection scores are sent, not summed)",
         )

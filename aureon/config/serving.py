@@ -111,4 +111,9 @@ class PredictJob(ServeJob):
 
     def validate(self) -> None:
         super().validate()
-        require(self.output.endswith((".npy", ".csv")), "output", self.output, "a file name ending in .npy or .csv")
+        require(
+            self.output.endswith((".npy", ".csv", ".parquet")),
+            "output",
+            self.output,
+            "a file name ending in .npy or .csv (.csv or .parquet for a tabular run)",
+        )

@@ -120,6 +120,7 @@ def run_rounds(
     evaluate_fn: EvaluateFn,
     on_round_end: RoundEndFn,
     on_round_evaluated: RoundEvaluatedFn | None = None,
+    before_round: Callable[[int], None] | None = None,
 ) -> ArrayRecord:
     """Run rounds ``first_round..num_rounds``; returns the final global arrays.
 
@@ -130,13 +131,16 @@ def run_rounds(
     PrivacyBudgetExhausted from configure_train: the loop stops there and
     results.json says why. ``on_round_evaluated`` (an HPO pruner) hears each
     written round but the last; a reason it returns ends the run there, and
-    results.json says it.
+    results.json says it. ``before_round(r)`` runs once the nodes are
+    connected, before sampling (it equips nodes that joined late).
     """
     if first_round == 1:
         evaluate_fn(0, arrays)
     for server_round in range(first_round, num_rounds + 1):
         LOG.debug("round %d/%d", server_round, num_rounds)
         wait_for_nodes(grid, minimum=min_available_nodes, timeout=timeout)
+        if before_round is not None:
+            before_round(server_round)
         round_log.begin(server_round)
         try:
             with round_log.phase(server_round, CONFIGURE):

@@ -169,7 +169,8 @@ def _run_on_client_tables(
 
     timeout = config.deployment.round_timeout
     minimum = config.deployment.min_available_nodes or config.num_clients
-    pipeline = prepare_client_tables(grid, config, run_dir, minimum=minimum, timeout=timeout)
+    distribution = prepare_client_tables(grid, config, run_dir, minimum=minimum, timeout=timeout)
+    pipeline = distribution.pipeline
     regression = pipeline.target is not None
     objective = objective_for("regression" if regression else "classification")
     num_classes = 1 if regression else len(pipeline.classes or ())
@@ -182,7 +183,15 @@ def _run_on_client_tables(
         return scored.score, scored.loss
 
     return _run(
-        grid, config, run_dir, model, tracker, evaluate, metric=objective.metric, on_round_evaluated=on_round_evaluated
+        grid,
+        config,
+        run_dir,
+        model,
+        tracker,
+        evaluate,
+        metric=objective.metric,
+        on_round_evaluated=on_round_evaluated,
+        before_round=distribution.before_round,
     )
 
 
@@ -196,6 +205,7 @@ def _run(
     *,
     metric: str,
     on_round_evaluated: RoundEvaluatedFn | None,
+    before_round: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """The round loop over the strategy stack; ``score`` gives a model's (test score, test loss)."""
     round_log = RoundLog(tracker)
@@ -224,6 +234,7 @@ def _run(
         round_log=round_log,
         evaluate_fn=evaluate,
         on_round_evaluated=on_round_evaluated,
+        before_round=before_round,
         on_round_end=lambda rnd, arrays: checkpoint_round(
             run_dir,
             config=config,

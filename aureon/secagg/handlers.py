@@ -14,6 +14,7 @@ back to refuse a second setup of a round it already took part in.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
@@ -33,31 +34,46 @@ SECAGG_REFUSED_CODE: Final = 4101
 ConfigSource = Callable[[Context], AureonConfig]
 
 
-def _load(context: Context) -> SecAggClient:
+@dataclass(frozen=True)
+class StateKeys:
+    """Where in ``context.state`` one sequence of protocol runs keeps its secrets and its progress.
+
+    Each sequence numbers its rounds on its own (training's, the tabular statistics'),
+    so each needs its own progress record.
+    """
+
+    secrets: str
+    progress: str
+
+
+TRAINING: Final = StateKeys(keys.STATE_SECAGG, keys.STATE_SECAGG_PROGRESS)
+
+
+def load(context: Context, store: StateKeys = TRAINING) -> SecAggClient:
     """The client's protocol state, with the progress kept apart merged in."""
-    client = SecAggClient(state=ClientState.from_record(context.state.config_records.get(keys.STATE_SECAGG)))
-    _remember(context, client)
+    client = SecAggClient(state=ClientState.from_record(context.state.config_records.get(store.secrets)))
+    _remember(context, client, store)
     return client
 
 
-def _remember(context: Context, client: SecAggClient) -> None:
+def _remember(context: Context, client: SecAggClient, store: StateKeys = TRAINING) -> None:
     """Merge the kept progress record (it may come from an earlier process) into ``client``."""
     try:
-        client.remember(context.state.config_records.get(keys.STATE_SECAGG_PROGRESS))
+        client.remember(context.state.config_records.get(store.progress))
     except MalformedMessage as error:
         raise SecureAggregationError(f"the kept secure-aggregation progress is unreadable: {error}") from error
 
 
-def _save(context: Context, client: SecAggClient) -> None:
-    context.state[keys.STATE_SECAGG] = client.state.to_record()
-    context.state[keys.STATE_SECAGG_PROGRESS] = client.progress()
+def save(context: Context, client: SecAggClient, store: StateKeys = TRAINING) -> None:
+    context.state[store.secrets] = client.state.to_record()
+    context.state[store.progress] = client.progress()
 
 
-def _refuse(msg: Message, context: Context, error: Exception) -> Message:
+def refuse(msg: Message, context: Context, error: Exception, store: StateKeys = TRAINING) -> Message:
     """Forget this round's secrets (not the last setup accepted) and tell the server why."""
     kept = SecAggClient(state=ClientState())
-    _remember(context, kept)
-    _save(context, kept)
+    _remember(context, kept, store)
+    save(context, kept, store)
     reason = f"secure aggregation refused: {error}"
     return Message(Error(code=SECAGG_REFUSED_CODE, reason=reason), reply_to=msg)
 
@@ -65,19 +81,26 @@ def _refuse(msg: Message, context: Context, error: Exception) -> Message:
 Step = Callable[[SecAggClient, ConfigRecord], ConfigRecord]
 
 
-def _stage(msg: Message, context: Context, step: Step) -> Message:
+def _stage(msg: Message, context: Context, step: Step, store: StateKeys = TRAINING) -> Message:
     try:
-        client = _load(context)
+        client = load(context, store)
         reply = step(client, messages.protocol_record(msg.content))
     except SecureAggregationError as error:
-        return _refuse(msg, context, error)
-    _save(context, client)
+        return refuse(msg, context, error, store)
+    save(context, client, store)
     return Message(RecordDict({keys.SECAGG: reply}), reply_to=msg)
 
 
-def handle_setup(msg: Message, context: Context) -> Message:
+def handle_setup(msg: Message, context: Context, store: StateKeys = TRAINING) -> Message:
     """Stages 0-1: accept parameters, advertise public keys."""
-    return _stage(msg, context, lambda client, request: client.setup(request))
+    return _stage(msg, context, lambda client, request: client.setup(request), store)
+
+
+def handle_plain_stage(msg: Message, context: Context, stage: str, store: StateKeys) -> Message:
+    """Stage 2 (``share_keys``) or 4 (``unmask``) alone, for runs that never advertise keys ahead."""
+    if stage not in ("share_keys", "unmask"):
+        raise ValueError(f"stage must be 'share_keys' or 'unmask', got {stage!r}")
+    return _stage(msg, context, lambda client, request: getattr(client, stage)(request), store)
 
 
 def handle_share_keys(msg: Message, context: Context) -> Message:
@@ -110,13 +133,13 @@ def handle_unmask(msg: Message, context: Context) -> Message:
     if reply.has_error() or setup is None or share_keys is None:
         return reply
     try:
-        client = _load(context)
+        client = load(context)
         client.setup(setup, prepared=True)
         reply.content[keys.SECAGG_SHARES_RECORD] = client.share_keys(share_keys)
     except SecureAggregationError as error:
         reply.content[keys.SECAGG_SHARES_RECORD] = ConfigRecord({messages.REFUSED: str(error)})
         return reply
-    _save(context, client)
+    save(context, client)
     return reply
 
 
@@ -131,14 +154,14 @@ def handle_secagg_train(msg: Message, context: Context, config: AureonConfig) ->
     """
     request = messages.protocol_record(msg.content)
     try:
-        client = _load(context)
+        client = load(context)
         client.receive_shares(request)
         _check_training_round(msg, client.state.server_round)
     except SecureAggregationError as error:
-        return _refuse(msg, context, error)
+        return refuse(msg, context, error)
     trained = train_with_persisted_state(msg, context, config, train=_keeping_progress(client))
     if trained.has_error():
-        _save(context, client)
+        save(context, client)
         return trained
     metrics = next(iter(trained.content.metric_records.values()))
     received = msg.content.array_records[keys.ARRAYS]
@@ -148,7 +171,7 @@ def handle_secagg_train(msg: Message, context: Context, config: AureonConfig) ->
         update = layout.flatten(trained.content.array_records[keys.ARRAYS]) - layout.flatten(received)
         masked = client.mask(update, num_examples=_num_examples(metrics))
     except (SecureAggregationError, ValueError) as error:
-        return _refuse(msg, context, error)
+        return refuse(msg, context, error)
     plain = MetricRecord({k: v for k, v in metrics.items() if k != keys.NUM_EXAMPLES})
     content = RecordDict(
         {
@@ -163,7 +186,7 @@ def handle_secagg_train(msg: Message, context: Context, config: AureonConfig) ->
             content[keys.SECAGG_NEXT] = client.prepare(next_round)
         except SecureAggregationError:
             pass  # no keys ahead: the next round sets up afresh
-    _save(context, client)
+    save(context, client)
     return Message(content=content, reply_to=msg)
 
 

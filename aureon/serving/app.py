@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from starlette.applications import Starlette
@@ -24,9 +24,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from aureon.config.serving import ServingConfig
 from aureon.serving.batcher import MicroBatcher, QueueFull
-from aureon.serving.inputs import BadInput, InputSpec, answer, parse_bytes, parse_json
+from aureon.serving.inputs import BadInput, InputSpec, parse_bytes, parse_json
 from aureon.serving.loading import ServedModel
 from aureon.serving.metrics import ServingMetrics
+
+if TYPE_CHECKING:  # loaded only for a tabular run
+    from aureon.serving.table_inputs import TableInputs
 
 WS_POLICY = 1008  # close code: the client broke the protocol's rules
 WS_TOO_BIG = 1009
@@ -50,6 +53,11 @@ class PredictionService:
         self.model = model
         self.config = config
         self.spec = input_spec(model, config)
+        self.table: TableInputs | None = None
+        if model.table is not None:
+            from aureon.serving.table_inputs import TableInputs
+
+            self.table = TableInputs(model.table.pipeline, max_rows=config.max_rows)
         self.metrics = ServingMetrics()
         self.batcher = MicroBatcher(
             model.logits,
@@ -60,8 +68,8 @@ class PredictionService:
             on_batch=self.metrics.batch,
         )
 
-    async def predict(self, images: np.ndarray) -> dict[str, list]:
-        return answer(await self.batcher.submit(images))
+    async def predict(self, images: np.ndarray) -> dict[str, Any]:
+        return self.model.answer(await self.batcher.submit(images))
 
     def refuse(self, endpoint: str, error: BadInput) -> JSONResponse:
         self.metrics.errors.labels(endpoint, str(error.status)).inc()
@@ -88,7 +96,14 @@ async def _read_body(request: Request, *, limit: int, timeout: float) -> bytes:
     return b"".join(chunks)
 
 
-def _decode(body: bytes, content_type: str, headers: Any, spec: InputSpec) -> np.ndarray:
+def _decode(body: bytes, content_type: str, headers: Any, service: PredictionService) -> np.ndarray:
+    spec, table = service.spec, service.table
+    if table is not None:
+        if content_type and not content_type.startswith("application/json"):
+            raise BadInput(
+                415, f'a tabular run takes Content-Type application/json ({{"rows": [{{...}}]}}), got {content_type!r}'
+            )
+        return table.parse_json(body)
     if content_type.startswith("application/octet-stream"):
         return parse_bytes(body, shape_header=headers.get("x-shape"), dtype_header=headers.get("x-dtype"), spec=spec)
     if content_type and not content_type.startswith("application/json"):
@@ -104,7 +119,7 @@ def build_app(model: ServedModel, config: ServingConfig, *, extra_routes: list[A
         started = time.perf_counter()
         try:
             body = await _read_body(request, limit=config.max_body_bytes, timeout=config.read_timeout_s)
-            images = _decode(body, request.headers.get("content-type", ""), request.headers, service.spec)
+            images = _decode(body, request.headers.get("content-type", ""), request.headers, service)
             result = await service.predict(images)
         except BadInput as error:
             return service.refuse("predict", error)
@@ -230,7 +245,7 @@ class WebSocketSession:
         return result
 
     def _decode(self, raw: bytes | str) -> np.ndarray:
-        spec = self.service.spec
+        spec, table = self.service.spec, self.service.table
         if isinstance(raw, str):
             try:
                 document = json.loads(raw)
@@ -238,7 +253,11 @@ class WebSocketSession:
                 raise BadInput(400, f"the message is not valid JSON ({err})") from None
             if isinstance(document, dict):
                 document = {k: v for k, v in document.items() if k != "id"}
+            if table is not None:
+                return table.parse_document(document)
             return parse_json(json.dumps(document), spec)
+        if table is not None:
+            raise BadInput(415, 'a tabular run takes JSON text messages {"id": ..., "rows": [{...}]}, not binary')
         head, sep, body = raw.partition(b"\n")
         if not sep:
             raise BadInput(

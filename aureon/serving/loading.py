@@ -3,7 +3,9 @@
 Reads what ``aureon.tracking.RunTracker`` and ``simulations.compress`` write
 into a run directory (config.yaml, results.json, model.pt, model.<method>.*)
 with safe readers only: ``torch.load(weights_only=True)`` for the float and
-pruned models, AUREON's int8 file for the quantized one. A missing or
+pruned models, AUREON's int8 file for the quantized one. A tabular run also
+brings its fitted feature pipeline (``feature_pipeline/``, JSON + .npy), which
+sizes the model's input and turns request rows into it. A missing or
 mismatched file is one ModelFileError line naming it.
 """
 
@@ -14,15 +16,19 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from aureon.config import FeaturesConfig, ModelConfig, ScatteringFeaturesConfig
+from aureon.config.features import TabularFeaturesConfig
 from aureon.config.serving import SERVED_MODELS
 from aureon.exceptions import ConfigError, ModelFileError
+
+if TYPE_CHECKING:  # the tabular stack (pandas, the pipeline) loads only for a tabular run
+    from aureon.serving.table_model import TableTask
 
 MODEL_FILES = {
     "full": "model.pt",
@@ -47,9 +53,19 @@ class ModelInfo:
     image_shape: tuple[int, ...]
     num_classes: int
     features: str
+    task: str = "classification"
+    classes: tuple[str, ...] | None = None  # a tabular run's class names (None: image classes 0..n-1, regression)
+    columns: tuple[dict[str, Any], ...] | None = None  # a tabular run's input columns (name, kind, categories)
+    pipeline_checksum: str | None = None  # SHA-256 of the tabular run's feature_pipeline/pipeline.json
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        table = {
+            "task": self.task,
+            "classes": None if self.classes is None else list(self.classes),
+            "columns": None if self.columns is None else list(self.columns),
+            "pipeline_checksum": self.pipeline_checksum,
+        }
+        return ({} if self.columns is None else table) | {
             "run": self.run_dir,
             "model": self.model,
             "file": self.file,
@@ -72,12 +88,24 @@ class ServedModel:
     info: ModelInfo
     model_config: ModelConfig
     features_config: FeaturesConfig = field(repr=False)
+    table: TableTask | None = None  # a tabular run: its pipeline and what it predicts
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        """(n, C, H, W) standardised float32 images -> (n, classes) float32 logits, in this thread."""
+        """(n, C, H, W) standardised float32 images -> (n, classes) float32 logits, in this thread.
+
+        A tabular run's rows arrive already through its pipeline: (n, width) float32.
+        """
         features = self.transform(images)
         with torch.inference_mode():
             return self.module(torch.from_numpy(features)).float().numpy()
+
+    def answer(self, logits: np.ndarray) -> dict[str, Any]:
+        """The JSON answer for a request's rows."""
+        if self.table is not None:
+            return self.table.answer(logits)
+        from aureon.serving.inputs import answer
+
+        return answer(logits)
 
 
 def file_sha256(path: Path) -> str:
@@ -104,9 +132,11 @@ def feature_transform(config: FeaturesConfig) -> Callable[[np.ndarray], np.ndarr
             return np.concatenate(list(scattering_batches(images, J=J, orientations=orientations, threads=threads)))
 
         return scatter
-    if config.name == "none":
+    if config.name == "none" or isinstance(config, TabularFeaturesConfig):  # a table's rows come transformed
         return lambda images: np.ascontiguousarray(images, dtype=np.float32)
-    raise ConfigError(f"features.name={config.name!r}: serving knows the transforms 'none' and 'scattering'")
+    raise ConfigError(
+        f"features.name={config.name!r}: serving knows the transforms 'none' and 'scattering' and the tabular pipelines"
+    )
 
 
 def model_input_shape(features: FeaturesConfig, image_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -220,6 +250,13 @@ def load_served_model(
             raise ModelFileError(f"{needed}: missing; run_dir must be a finished run's folder{hint}")
     typed, seed = read_run_config(config_path)
     features, model_config = typed["features"], typed["model"]
+    table, pipeline_checksum = None, None
+    if isinstance(features, TabularFeaturesConfig):
+        from aureon.serving.table_model import TableTask, load_pipeline
+
+        pipeline, pipeline_checksum = load_pipeline(run_dir)
+        table = TableTask.of(pipeline, num_classes=num_classes, where=str(run_dir))
+        input_shape, num_classes = (len(pipeline.output_columns()),), table.outputs
     if input_shape is None or num_classes is None:
         shape, classes = _data_shape(run_dir, typed["dataset"], seed)
         input_shape, num_classes = input_shape or shape, num_classes or classes
@@ -252,6 +289,10 @@ def load_served_model(
         image_shape=image_shape,
         num_classes=int(num_classes),
         features=features.name,
+        task="classification" if table is None else table.task,
+        classes=None if table is None else table.classes,
+        columns=None if table is None else tuple(table.columns()),
+        pipeline_checksum=pipeline_checksum,
     )
     return ServedModel(
         module=module,
@@ -259,6 +300,7 @@ def load_served_model(
         info=info,
         model_config=used_config,
         features_config=features,
+        table=table,
     )
 
 

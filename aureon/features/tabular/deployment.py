@@ -7,7 +7,10 @@ clients' aggregates (``fit_pipeline`` over ``GridFederation``), saves it in
 the run directory beside the model and sends it to every client
 (``query.tabular_pipeline``), which applies it to its own rows. A resumed
 run sends the pipeline it saved instead of fitting again (a second fit would
-be a second release of the clients' statistics).
+be a second release of the clients' statistics). A node that connects later
+gets the same pipeline before the first round it could be sampled in, once
+its schema matches the pipeline's (``PipelineDistribution``); its rows took
+no part in the fit.
 """
 
 from __future__ import annotations
@@ -106,6 +109,62 @@ def send_pipeline(grid: Grid, pipeline: FittedPipeline, *, node_ids: Sequence[in
             )
 
 
+class PipelineDistribution:
+    """Which nodes hold the run's pipeline; a node that joins later is sent it before the next round.
+
+    A newcomer whose columns, kinds or classes do not fit the pipeline is
+    refused once (logged with what differs) and not asked again: it would
+    refuse to train without a pipeline, and the round goes on without it.
+    """
+
+    def __init__(self, grid: Grid, pipeline: FittedPipeline, *, holders: Sequence[int], timeout: float) -> None:
+        self.grid = grid
+        self.pipeline = pipeline
+        self.timeout = timeout
+        self.holders = {int(n) for n in holders}
+        self.refused: dict[int, str] = {}
+
+    def reference_schema(self) -> TableSchema:
+        task = "regression" if self.pipeline.target is not None else "classification"
+        return TableSchema(self.pipeline.numeric, self.pipeline.categorical, task, self.pipeline.classes or ())
+
+    def newcomers(self) -> list[int]:
+        connected = {int(n) for n in self.grid.get_node_ids()}
+        return sorted(connected - self.holders - set(self.refused))
+
+    def before_round(self, server_round: int) -> None:
+        """Check and equip the nodes that connected since the last round."""
+        for node in self.newcomers():
+            try:
+                federation = GridFederation(self.grid, [node], timeout=self.timeout)
+                schema = schema_from(federation.ask(RecordDict(), keys.TABULAR_SCHEMA)[0].content)
+                self._check(node, schema)
+                send_pipeline(self.grid, self.pipeline, node_ids=[node], timeout=self.timeout)
+            except DataError as error:
+                self.refused[node] = str(error)
+                LOG.warning(
+                    "round %d: node %d joined late and was not given the feature pipeline: %s",
+                    server_round,
+                    node,
+                    error,
+                )
+                continue
+            self.holders.add(node)
+            LOG.info("round %d: node %d joined late and now holds the run's feature pipeline", server_round, node)
+
+    def _check(self, node: int, schema: TableSchema) -> None:
+        reference = self.reference_schema()
+        if (schema.numeric, schema.categorical) != (reference.numeric, reference.categorical):
+            raise DataError(
+                f"node {node}'s columns differ from the run's feature pipeline: it {_differences(reference, schema)}"
+            )
+        if schema.task != reference.task:
+            raise DataError(f"node {node}'s target is a {schema.task} target, the run's a {reference.task} one")
+        unknown = sorted(set(schema.classes) - set(reference.classes))
+        if unknown:
+            raise DataError(f"node {node}'s target holds classes {unknown[:5]} that the run's model does not know")
+
+
 def connected_nodes(grid: Grid, *, minimum: int, timeout: float) -> list[int]:
     """The nodes connected once ``minimum`` have joined (or ``timeout`` passed): who answers the fit."""
     from aureon.federated.rounds import wait_for_nodes
@@ -122,7 +181,7 @@ def connected_nodes(grid: Grid, *, minimum: int, timeout: float) -> list[int]:
 
 def prepare_client_tables(
     grid: Grid, config: AureonConfig, run_dir: Path, *, minimum: int, timeout: float
-) -> FittedPipeline:
+) -> PipelineDistribution:
     """Fit (or, on resume, reload) the run's pipeline, save it beside the model, send it to every client."""
     node_ids = connected_nodes(grid, minimum=minimum, timeout=timeout)
     saved = Path(run_dir) / PIPELINE_DIR
@@ -133,4 +192,4 @@ def prepare_client_tables(
         pipeline = fit_over_clients(grid, config, node_ids=node_ids, timeout=timeout)
         pipeline.save(saved)
     send_pipeline(grid, pipeline, node_ids=node_ids, timeout=timeout)
-    return pipeline
+    return PipelineDistribution(grid, pipeline, holders=node_ids, timeout=timeout)

@@ -22,9 +22,12 @@ from aureon.features.tabular.federation import Federation, ScoreRequest
 from aureon.features.tabular.generation import candidates
 from aureon.features.tabular.histogram import equal_width_edges, quantiles
 from aureon.features.tabular.pipeline import FittedPipeline
+from aureon.features.tabular.secure_statistics import secure_statistics
+from aureon.features.tabular.secure_sum import QUANTIZATION_BITS
 from aureon.features.tabular.statistics import (
     TARGET_COLUMN,
     NoiseSpec,
+    StatisticsAnswer,
     StatisticsQuery,
     category_holders,
     merge_answers,
@@ -58,6 +61,46 @@ def _noise(config: TabularFeaturesConfig, columns: Columns, releases: int) -> No
     return NoiseSpec(multiplier=multiplier, low=low, high=high)
 
 
+def _secure(config: TabularFeaturesConfig) -> bool:
+    return config.secure_aggregation and not config.centralized
+
+
+def _bounds(config: TabularFeaturesConfig, names: tuple[str, ...], what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The declared [low, high] of ``names``; secure aggregation scales and clips by them."""
+    unbounded = [c for c in names if c not in config.bounds]
+    if unbounded:
+        raise ConfigError(
+            f"features.bounds must give [low, high] for {what} {unbounded} under features.secure_aggregation=true "
+            f"(they bound what is summed and stand in for min/max), got none "
+            f"(e.g. features.bounds={{{unbounded[0]}: [0, 100]}})"
+        )
+    low = np.array([float(config.bounds[c][0]) for c in names])
+    high = np.array([float(config.bounds[c][1]) for c in names])
+    return low, high
+
+
+def _statistics(
+    config: TabularFeaturesConfig,
+    federation: Federation,
+    query: StatisticsQuery,
+    bounds: tuple[np.ndarray, np.ndarray] | None,
+) -> list[StatisticsAnswer]:
+    """Every client's answer, or (``bounds`` given: secure aggregation) their one secure sum."""
+    if bounds is None:
+        return federation.statistics(query)
+    answer = secure_statistics(
+        federation,
+        query,
+        low=bounds[0],
+        high=bounds[1],
+        max_rows=config.secure_max_rows,
+        threshold=config.secure_threshold,
+        min_count=config.min_count,
+        min_clients=config.min_clients,
+    )
+    return [answer]
+
+
 def _needs_histogram(config: TabularFeaturesConfig) -> bool:
     return config.impute in ("median", "most_frequent") or config.quantile_bins() > 0
 
@@ -68,17 +111,25 @@ def fit_pipeline(
     """The pipeline ``config`` describes, fitted from ``federation``'s answers."""
     numeric, categorical = columns.numeric, columns.categorical
     private = config.dp_epsilon is not None
+    secure = _secure(config)
     histogram = _needs_histogram(config) and bool(numeric)
     # Under DP the edges come from the declared bounds, so one query (one release each) suffices.
     releases = StatisticsQuery(numeric, categorical, edges=np.zeros((1, 2)) if histogram else None).releases()
     releases += 1  # the row count
+    if secure and categorical:
+        releases += 1  # the bucket round that agrees on the category list
     if columns.task == "regression":
         releases += TARGET_RELEASES
     noise = _noise(config, columns, releases)
+    bounds = _bounds(config, numeric, "every numeric column") if secure else None
     first_edges = None
     if private and histogram and noise is not None:
         first_edges = equal_width_edges(noise.low, noise.high, bins=config.histogram_bins)
-    answers = federation.statistics(StatisticsQuery(numeric, categorical, edges=first_edges, noise=noise))
+    elif bounds is not None and histogram:
+        first_edges = equal_width_edges(bounds[0], bounds[1], bins=config.histogram_bins)
+    answers = _statistics(
+        config, federation, StatisticsQuery(numeric, categorical, edges=first_edges, noise=noise), bounds
+    )
     merged = merge_answers(answers)
     holders = category_holders(answers)
     summary = merged.summary
@@ -127,6 +178,13 @@ def fit_pipeline(
         "clients": merged.clients,
         "rows": merged.rows,
     }
+    if secure:
+        fitted_on["secure_aggregation"] = {
+            "protocol": "SecAgg (aureon.secagg): the coordinator holds sums and the agreed category list",
+            "threshold": config.secure_threshold or config.clients // 2 + 1,
+            "quantization_bits": QUANTIZATION_BITS,
+            "max_client_rows": config.secure_max_rows,
+        }
     if noise is not None and config.dp_epsilon is not None:
         fitted_on["dp"] = {
             "guarantee": "each client's released statistics, Gaussian mechanism, zCDP accounting",
@@ -165,7 +223,11 @@ def _target_scaling(
             multiplier=noise.multiplier, low=np.array([float(bound[0])]), high=np.array([float(bound[1])])
         )
     query = StatisticsQuery((TARGET_COLUMN,), (), noise=target_noise, of_target=True)
-    summary = merge_answers(federation.statistics(query)).summary
+    bounds = None
+    if _secure(config):
+        low, high = _bounds(config, (columns.target,), "the regression target")
+        bounds = (low, high)
+    summary = merge_answers(_statistics(config, federation, query, bounds)).summary
     if summary is None or summary.count[0] <= 1:
         raise DataError(f"the regression target {columns.target!r} has too few values across the clients to scale")
     std = float(np.sqrt(summary.variance[0]))
@@ -209,12 +271,13 @@ def _generate(
 ) -> tuple[tuple[tuple[str, int, int], ...], np.ndarray, np.ndarray]:
     """Two scoring rounds: the base columns alone, then candidates over the best of them."""
     base = tuple(("square", j, -1) for j in range(len(columns.numeric)))
-    request = ScoreRequest(columns.numeric, columns.categorical, impute, base, columns.task, seed)
+    rows_cap = config.scoring_rows()
+    request = ScoreRequest(columns.numeric, columns.categorical, impute, base, columns.task, seed, rows_cap)
     alone = _weighted_scores(federation.scores(request))
     pair_columns = getattr(config, "pair_columns", 8)
     best = sorted(np.argsort(-alone, kind="stable")[:pair_columns].tolist())
     pool = tuple(candidates(best))
-    request = ScoreRequest(columns.numeric, columns.categorical, impute, pool, columns.task, seed)
+    request = ScoreRequest(columns.numeric, columns.categorical, impute, pool, columns.task, seed, rows_cap)
     answers = federation.scores(request)
     scores = _weighted_scores(answers)
     keep = np.sort(np.argsort(-scores, kind="stable")[: config.generated_features()])

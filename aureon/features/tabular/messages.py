@@ -27,10 +27,22 @@ from aureon.exceptions import AureonError, DataError, PrivacyRefused
 from aureon.features.tabular.federation import ScoreAnswer, ScoreRequest, answer_scores
 from aureon.features.tabular.own_table import own_tables, per_client_tables
 from aureon.features.tabular.pipeline_messages import handle_pipeline, handle_schema
+from aureon.features.tabular.secure_messages import (
+    grid_secure_sum,
+    handle_names,
+    handle_secure_masked,
+    handle_secure_setup,
+    handle_secure_share_keys,
+    handle_secure_unmask,
+    names_content,
+    names_from,
+)
+from aureon.features.tabular.secure_statistics import Names, SecureQuery, Wanted
 from aureon.features.tabular.statistics import NoiseSpec, StatisticsAnswer, StatisticsQuery, answer_query
 from aureon.features.tabular.summary import NumericSummary
 from aureon.federated.refusals import refusal
 from aureon.privacy.floor import PrivacyFloor
+from aureon.secagg import SecureSum
 
 SUMMARY_FIELDS = ("count", "missing", "sum", "sum_squares", "minimum", "maximum")
 
@@ -125,6 +137,7 @@ def scores_content(request: ScoreRequest) -> RecordDict:
             "categorical": list(request.categorical),
             "task": request.task,
             "seed": request.seed,
+            "max_rows": 0 if request.max_rows is None else request.max_rows,  # 0: every row
             "operations": [c[0] for c in request.candidates],
             "a": [c[1] for c in request.candidates],
             "b": [c[2] for c in request.candidates],
@@ -144,6 +157,7 @@ def scores_request_from(content: RecordDict) -> ScoreRequest:
         candidates=tuple((str(op), int(a), int(b)) for op, a, b in candidates),
         task=str(config["task"]),
         seed=int(config["seed"]),  # type: ignore[arg-type]
+        max_rows=int(config.get("max_rows", 0)) or None,  # type: ignore[arg-type]
     )
 
 
@@ -211,7 +225,8 @@ def client_table(config: AureonConfig, context: Context) -> Table:
 
 def register_tabular_handlers(app: ClientApp, config_source: Callable[[Context], AureonConfig]) -> None:
     """``query.tabular_statistics``, ``query.tabular_scores``, ``query.tabular_schema`` and
-    ``query.tabular_pipeline`` on ``app``."""
+    ``query.tabular_pipeline`` on ``app``, and the stages of statistics summed securely
+    (``query.tabular_secure_*``, ``query.tabular_names``)."""
 
     @app.query(keys.TABULAR_STATISTICS.split(".", 1)[1])
     def statistics(msg: Message, context: Context) -> Message:
@@ -228,6 +243,32 @@ def register_tabular_handlers(app: ClientApp, config_source: Callable[[Context],
         except AureonError as error:
             return refusal(msg, error)
         return handle_scores(msg, context, table)
+
+    def with_table(handler: Callable[[Message, Context, Table], Message]) -> Callable[[Message, Context], Message]:
+        def handle(msg: Message, context: Context) -> Message:
+            try:
+                table = client_table(config_source(context), context)
+            except AureonError as error:
+                return refusal(msg, error)
+            return handler(msg, context, table)
+
+        return handle
+
+    def with_config(handler: Callable[[Message, Context], Message]) -> Callable[[Message, Context], Message]:
+        def handle(msg: Message, context: Context) -> Message:
+            try:
+                config_source(context)  # a node without a config of its own refuses, as for every message
+            except AureonError as error:
+                return refusal(msg, error)
+            return handler(msg, context)
+
+        return handle
+
+    app.query(keys.TABULAR_SECURE_SETUP.split(".", 1)[1])(with_config(handle_secure_setup))
+    app.query(keys.TABULAR_SECURE_SHARE_KEYS.split(".", 1)[1])(with_config(handle_secure_share_keys))
+    app.query(keys.TABULAR_SECURE_MASKED.split(".", 1)[1])(with_table(handle_secure_masked))
+    app.query(keys.TABULAR_SECURE_UNMASK.split(".", 1)[1])(with_config(handle_secure_unmask))
+    app.query(keys.TABULAR_NAMES.split(".", 1)[1])(with_table(handle_names))
 
     @app.query(keys.TABULAR_SCHEMA.split(".", 1)[1])
     def schema(msg: Message, context: Context) -> Message:
@@ -254,6 +295,7 @@ class GridFederation:
         self.grid = grid
         self.node_ids = list(node_ids)
         self.timeout = timeout
+        self.secure_round = 0  # this run's secure sums, numbered apart from training's
 
     def ask(self, content: RecordDict, message_type: str) -> list[Message]:
         """Send ``content`` to every node; their replies in ``node_ids`` order, or a DataError naming who failed."""
@@ -273,3 +315,11 @@ class GridFederation:
 
     def scores(self, request: ScoreRequest) -> list[ScoreAnswer]:
         return [score_answer_from(r.content) for r in self.ask(scores_content(request), keys.TABULAR_SCORES)]
+
+    def secure_sum(self, request: SecureQuery) -> SecureSum:
+        self.secure_round += 1
+        return grid_secure_sum(self.grid, self.node_ids, request, server_round=self.secure_round, timeout=self.timeout)
+
+    def category_names(self, query: StatisticsQuery, wanted: Wanted) -> list[Names]:
+        replies = self.ask(names_content(query_content(query), wanted), keys.TABULAR_NAMES)
+        return [names_from(r.content, query.categorical) for r in replies]

@@ -88,7 +88,7 @@ def run_pipeline(context: Context) -> FittedPipeline:
     if not folder.is_dir():
         raise DataError(
             f"no feature pipeline for run {context.run_id} in {folder}: the server sends it before round 1 "
-            f"({keys.TABULAR_PIPELINE}); a client that joined after that waits for the next run"
+            f"({keys.TABULAR_PIPELINE}); a client that joins later is sent it before the next round"
         )
     return FittedPipeline.load(folder)
 

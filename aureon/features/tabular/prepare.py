@@ -22,8 +22,6 @@ from aureon.data import Dataset, partition_indices
 from aureon.data.tables import Table, class_labels, load_table, split_table
 from aureon.exceptions import ConfigError
 from aureon.features.prepare import DatasetSource, only
-from aureon.features.tabular.federation import LocalFederation
-from aureon.features.tabular.fit import Columns, fit_pipeline
 from aureon.features.tabular.pipeline import FittedPipeline
 
 PIPELINE_DIR = "feature_pipeline"
@@ -63,6 +61,9 @@ def client_tables(train: Table, config: TabularFeaturesConfig, seed: int) -> lis
 
 
 def fit_for(config: TabularFeaturesConfig, train: Table, seed: int) -> FittedPipeline:
+    from aureon.features.tabular.federation import LocalFederation  # the fit's machinery, not serving's
+    from aureon.features.tabular.fit import Columns, fit_pipeline
+
     federation = LocalFederation(client_tables(train, config, seed))
     columns = Columns(train.numeric, train.categorical, train.task, target=str(train.target.name))
     return fit_pipeline(config, columns, federation, seed=seed)

@@ -64,6 +64,7 @@ class StatisticsAnswer:
     histograms: np.ndarray | None = None
     categories: CategoryCounts = field(default_factory=dict)
     clients: int = 1
+    holders: CategoryCounts | None = None  # per category, how many clients hold it (a secure sum's)
 
 
 def check_columns(table: Table, query: StatisticsQuery, *, who: str = "this client") -> None:
@@ -192,5 +193,10 @@ def merge_answers(answers: Sequence[StatisticsAnswer]) -> StatisticsAnswer:
 
 
 def category_holders(answers: Sequence[StatisticsAnswer]) -> CategoryCounts:
-    """Per column and category, how many clients hold it (from the answers, before they are summed)."""
+    """Per column and category, how many clients hold it (from the answers, before they are summed).
+
+    A securely summed answer carries its summed holder indicators instead.
+    """
+    if answers and all(a.holders is not None for a in answers):
+        return merge_category_counts([a.holders or {} for a in answers])[0]
     return merge_category_counts([a.categories for a in answers])[1]

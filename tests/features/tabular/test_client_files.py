@@ -182,3 +182,46 @@ def test_per_client_tables_are_refused_in_simulation_and_without_a_file(tmp_path
         own_dataset(config.dataset, 0, FittedPipeline((), (), np.zeros(0), np.zeros(0), np.ones(0)))
     with pytest.raises(ConfigError, match=r"dataset.target must be the name of the target column"):
         compose_config(["dataset=table", "dataset.per_client=true"])
+
+
+class LateJoinGrid(InProcessGrid):
+    """The last ``late`` nodes connect only once round 1's training was sent (after the fit)."""
+
+    def __init__(self, *args: object, late: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.late = set(self.node_ids[-late:])
+
+    def get_node_ids(self) -> list[int]:
+        joined = any(m.metadata.message_type == "train" for m in self.sent)
+        return [n for n in self.node_ids if joined or n not in self.late]
+
+
+@pytest.mark.usefixtures("server_identity")
+def test_a_node_joining_late_gets_the_pipeline_and_a_mismatched_one_is_refused_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import pandas as pd
+
+    paths = write_client_files(tmp_path / "data", clients=5)
+    odd = pd.read_csv(paths[4]).rename(columns={"f4": "smoothness"})
+    odd.to_csv(paths[4], index=False)
+    grid = LateJoinGrid(make_client_app(given_config_source(RUN)), num_nodes=5, state_root=tmp_path / "states", late=2)
+    for node_id, path in zip(grid.node_ids, paths, strict=True):
+        grid.contexts[node_id].node_config[keys.NODE_OVERRIDES] = join_overrides([f"dataset.path={path}"])
+    late, mismatched = grid.node_ids[3], grid.node_ids[4]
+    with caplog.at_level(logging.WARNING, logger="aureon.features.tabular.deployment"):
+        results = run_server(grid, compose_config(RUN), tmp_path / "run")
+
+    assert results["finished"] and results["rounds_completed"] == 3
+    saved = FittedPipeline.load(tmp_path / "run" / PIPELINE_DIR)
+    assert saved.fitted_on["clients"] == 3  # the late nodes' rows took no part in the fit
+    assert pipeline_digest(FittedPipeline.load(pipeline_dir(grid.contexts[late]))) == pipeline_digest(saved)
+    late_train = [m for m in grid.sent if m.metadata.message_type == "train" and m.metadata.dst_node_id == late]
+    assert len(late_train) == 2  # rounds 2 and 3
+    assert not pipeline_dir(grid.contexts[mismatched]).exists()
+    asked = [
+        m for m in grid.sent if m.metadata.dst_node_id == mismatched and m.metadata.message_type == keys.TABULAR_SCHEMA
+    ]
+    assert len(asked) == 1  # refused once, not asked again every round
+    assert f"node {mismatched} joined late and was not given the feature pipeline" in caplog.text
+    assert "has ['smoothness'] that the others do not" in caplog.text
