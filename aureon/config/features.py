@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,7 +108,7 @@ class TabularFeaturesConfig(FeaturesConfig):
     histogram_bins: int = 256
     dp_epsilon: float | None = None
     dp_delta: float = 1e-5
-    bounds: dict[str, list[float]] = field(default_factory=dict)
+    bounds: dict[str, list[Any]] = field(default_factory=dict)  # numbers; Any lets `{age: [0, 100]}` in
     secure_aggregation: bool = False
     secure_max_rows: int = 1_000_000
     secure_threshold: int = 0
@@ -149,8 +150,7 @@ class TabularFeaturesConfig(FeaturesConfig):
             require(self.dp_epsilon > 0, "features.dp_epsilon", self.dp_epsilon, "> 0, or null for no noise")
             require(0 < self.dp_delta < 1, "features.dp_delta", self.dp_delta, "in (0, 1)")
         for column, bound in self.bounds.items():
-            ok = len(bound) == 2 and float(bound[0]) < float(bound[1])
-            require(ok, f"features.bounds.{column}", list(bound), "[low, high] with low < high")
+            require(_is_interval(bound), f"features.bounds.{column}", bound, "[low, high], two numbers with low < high")
         if self.secure_aggregation:
             self._validate_secure()
 
@@ -182,6 +182,14 @@ class TabularFeaturesConfig(FeaturesConfig):
             f"small enough that {size} clients' counts stay exact after quantization "
             f"(error bound {bound:.3g} must be < 0.5)",
         )
+
+
+def _is_interval(bound: Any) -> bool:
+    if not isinstance(bound, list | tuple) or len(bound) != 2:
+        return False
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in bound):
+        return False
+    return math.isfinite(bound[0]) and math.isfinite(bound[1]) and bound[0] < bound[1]
 
 
 @register("features", "standardize", builder="aureon.features.tabular.prepare.fitted")

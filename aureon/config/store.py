@@ -22,7 +22,22 @@ def register_configs() -> None:
     store.store(name="schema_config", node=AureonConfig)
     for group in REGISTRY.groups():
         for name, option in REGISTRY.options(group).items():
-            store.store(group=group, name=f"schema_{name}", node=option.schema)
+            store.store(group=group, name=f"schema_{name}", node=_with_open_mappings(option.schema))
+
+
+def _with_open_mappings(schema: type) -> DictConfig:
+    """The schema with its plain ``dict`` fields open to new keys.
+
+    Hydra composes in struct mode, where a dict field of a schema refuses keys
+    it does not already hold, so ``features.bounds={age: [0, 100]}`` (keys that
+    are the user's column names) would fail with "Key 'age' is not in struct".
+    Nested config dataclasses stay closed: a typo in their keys is still an error.
+    """
+    node = OmegaConf.structured(schema)
+    for field in fields(schema):
+        if OmegaConf.get_type(node, field.name) is dict:
+            OmegaConf.set_struct(node[field.name], False)
+    return node
 
 
 def to_typed(cfg: DictConfig) -> AureonConfig:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from aureon.config import TrainConfig, to_yaml
 from aureon.config.run import AureonConfig
-from aureon.features import prepare_dataset
 from aureon.launch.run_config import compose_config
-from aureon.models import build_model
-from aureon.training import train_model
+from tests.serving.serving_helpers import write_trained_run
 
 CNN = ["dataset=digits", "features=none", "model=cnn", "privacy=none"]
 SCATTERING = ["dataset=digits", "features=scattering", "model=feature_linear", "privacy=none"]
@@ -28,27 +21,8 @@ def write_run(run_dir: Path, overrides: list[str], *, epochs: int = 4) -> Path:
         if "features=scattering" in overrides
         else overrides
     )
-    data = prepare_dataset(config.dataset, config.seed, config.features)
-    model = build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=0)
-    train_model(
-        model,
-        data.x_train,
-        data.y_train,
-        config=TrainConfig(local_epochs=epochs, batch_size=32, lr=0.05, momentum=0.9),
-        seed=0,
-    )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(to_yaml(config))
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    (run_dir / "model.pt").write_bytes(buffer.getvalue())
-    results = {
-        "finished": True,
-        "model_sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
-        "final": {"round": 3, "test_accuracy": 0.9, "test_loss": 0.3, "epsilon_max": 1.5},
-    }
-    (run_dir / "results.json").write_text(json.dumps(results))
-    return run_dir
+    final = {"round": 3, "test_accuracy": 0.9, "test_loss": 0.3, "epsilon_max": 1.5}
+    return write_trained_run(run_dir, config, epochs=epochs, final=final)
 
 
 @pytest.fixture(scope="session")

@@ -9,26 +9,21 @@ config.yaml, model.pt, results.json and feature_pipeline/.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from aureon.config import TrainConfig, to_yaml
 from aureon.config.run import AureonConfig
 from aureon.data.tables import Table, table_from_frame
-from aureon.features import prepare_dataset
 from aureon.features.tabular.pipeline import FittedPipeline
 from aureon.features.tabular.prepare import PIPELINE_DIR
 from aureon.launch.run_config import compose_config
 from aureon.models import build_model
 from aureon.serving.inputs import softmax
-from aureon.training import train_model
 from tests.features.tabular.client_files import TARGET, breast_cancer_frame
+from tests.serving.serving_helpers import write_trained_run
 
 SITES_CSV = "sites.csv"
 CLASSIFICATION = ["dataset=table", f"dataset.target={TARGET}", "features=onehot", "model=logreg", "privacy=none"]
@@ -44,27 +39,8 @@ def write_table_run(run_dir: Path, overrides: list[str], *, epochs: int = 3) -> 
     """Train the configured model briefly on the pipeline's rows; write the run's files."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config: AureonConfig = compose_config([*overrides, "num_clients=3", "seed=2"])
-    data = prepare_dataset(config.dataset, config.seed, config.features)
-    model = build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes, seed=0)
-    train_model(
-        model,
-        data.x_train,
-        data.y_train,
-        config=TrainConfig(local_epochs=epochs, batch_size=32, lr=0.05, momentum=0.9),
-        seed=0,
-        criterion=data.objective().criterion(),
-    )
-    (run_dir / "config.yaml").write_text(to_yaml(config))
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    (run_dir / "model.pt").write_bytes(buffer.getvalue())
+    write_trained_run(run_dir, config, epochs=epochs, final={"round": 3, "test_accuracy": 0.9, "epsilon_max": None})
     config.features.save_fitted(config.dataset, config.seed, run_dir)
-    results = {
-        "finished": True,
-        "model_sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
-        "final": {"round": 3, "test_accuracy": 0.9, "epsilon_max": None},
-    }
-    (run_dir / "results.json").write_text(json.dumps(results))
     return run_dir
 
 

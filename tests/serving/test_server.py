@@ -18,10 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from aureon.config import DigitsConfig
 from aureon.config.serving import ServingConfig
 from aureon.data import load_dataset
-from aureon.serving.app import build_app
 from aureon.serving.inputs import softmax
 from aureon.serving.loading import ServedModel, load_served_model
-from aureon.serving.server import BackgroundServer
+from tests.serving.serving_helpers import serve
 
 CONFIG = ServingConfig(max_rows=64, max_body_bytes=64_000, ws_idle_timeout_s=1.5, ws_send_timeout_s=1.0)
 
@@ -32,11 +31,7 @@ def rows() -> np.ndarray:
 
 
 def _serve(model: ServedModel) -> Iterator[str]:
-    server = BackgroundServer(build_app(model, CONFIG), host="127.0.0.1", port=0).start()
-    try:
-        yield server.url.rstrip("/")
-    finally:
-        server.stop()
+    yield from serve(model, CONFIG)
 
 
 @pytest.fixture(scope="module", params=["cnn", "int8", "scattering"])

@@ -18,10 +18,9 @@ import websockets
 from aureon.config.serving import ServingConfig
 from aureon.exceptions import ModelFileError
 from aureon.features.tabular.prepare import PIPELINE_DIR
-from aureon.serving.app import build_app
 from aureon.serving.loading import ServedModel, load_served_model
-from aureon.serving.server import BackgroundServer
 from tests.features.tabular.client_files import TARGET
+from tests.serving.serving_helpers import serve
 from tests.serving.table_runs import classification_run, json_rows, reference, regression_run, sites_frame
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,11 +38,7 @@ def diabetes_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _serve(model: ServedModel) -> Iterator[str]:
-    server = BackgroundServer(build_app(model, CONFIG), host="127.0.0.1", port=0).start()
-    try:
-        yield server.url.rstrip("/")
-    finally:
-        server.stop()
+    yield from serve(model, CONFIG)
 
 
 @pytest.fixture(scope="module")

@@ -180,3 +180,18 @@ def test_the_saved_pipeline_reloads_in_a_fresh_process_and_transforms_identicall
     scale.write_bytes(scale.read_bytes()[:-8] + np.float64(7.0).tobytes())
     with pytest.raises(DataError, match=r"scale.npy: does not match"):
         FittedPipeline.load(tmp_path / "pipe")
+
+
+def test_bounds_are_given_on_the_command_line_by_column_name() -> None:
+    """Column names are the user's keys: Hydra must take them without a `+` prefix, ints as numbers."""
+    from aureon.launch.run_config import compose_config
+
+    base = ["dataset=breast_cancer", "features=standardize", "model=logreg"]
+    config = compose_config([*base, "features.bounds={mean_radius: [0, 50], area: [0.5, 2600]}"])
+    assert config.features.bounds == {"mean_radius": [0, 50], "area": [0.5, 2600]}  # type: ignore[attr-defined]
+    assert compose_config([*base, "features.bounds.age=[0,100]"]).features.bounds == {"age": [0, 100]}  # type: ignore[attr-defined]
+    for bad in ("[5, 1]", "[x, 1]", "[0, 1, 2]"):
+        with pytest.raises(ConfigError, match=r"features.bounds.a must be \[low, high\], two numbers with low < high"):
+            compose_config([*base, f"features.bounds={{a: {bad}}}"])
+    with pytest.raises(Exception, match="features.bogus"):  # other keys of the features config stay closed
+        compose_config([*base, "features.bogus=1"])
